@@ -1,0 +1,1 @@
+"""Data half of the pipeline: raw readers, ingest, validation, tokenization."""

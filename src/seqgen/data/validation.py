@@ -1,0 +1,210 @@
+"""Great Expectations 1.x suites over the interim splits of a task.
+
+Rates that GX has no expectation for (length ratio, copies, leakage into train) are computed as derived
+columns first, so every check is a stock GX expectation whose result names the offending rows by `id`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from seqgen.data.ingest import EVAL_SPLITS, example_key
+from seqgen.io import read_jsonl
+from seqgen.text import CONTROL_CHARS
+
+SAMPLE_ROWS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidateConfig:
+    rows: dict[str, tuple[int, int]]  # allowed [min, max] row count per split
+    max_tokens: int  # longest sentence / turn in whitespace tokens
+    max_duplicate_rate: float  # within a split, fraction of rows whose example occurs more than once
+    max_leak_rate: float  # fraction of an evaluation split also present in train
+    max_control_char_rate: float  # fraction of rows holding control characters or U+FFFD
+    length_ratio: tuple[float, float] | None = None  # translation: target/source token-ratio bounds
+    length_ratio_mostly: float = 1.0  # translation: fraction of rows that must be within the bounds
+    max_copy_rate: float = 0.0  # translation: fraction of rows with source == target
+
+
+def build_frame(task: str, split: str, examples: list[dict], train_keys: set[str] | None):
+    """Examples plus the derived columns the suite checks."""
+    import pandas as pd
+
+    rows = []
+    for e in examples:
+        target = e.get("target")
+        if task == "dialogue":
+            context = e.get("context") or []
+            source = " ||| ".join(map(str, context))
+            source_tokens = max((len(str(t).split()) for t in context), default=0)
+            shortest_turn = min((len(str(t)) for t in context), default=0)
+        else:
+            source = e.get("source")
+            source_tokens = len(source.split()) if isinstance(source, str) else 0
+            shortest_turn = None
+        target_tokens = len(target.split()) if isinstance(target, str) else 0
+        key = example_key(e) if isinstance(target, str) and isinstance(source, str) else None
+        rows.append(
+            {
+                "id": e.get("id"),
+                "source": source,
+                "target": target,
+                "source_tokens": source_tokens,
+                "target_tokens": target_tokens,
+                "length_ratio": target_tokens / source_tokens if source_tokens else float("inf"),
+                "is_copy": source == target,
+                "shortest_context_turn_chars": shortest_turn,
+                "example": key,
+                "found_in_train": bool(train_keys is not None and key in train_keys),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def expectations(task: str, split: str, cfg: ValidateConfig) -> list:
+    import great_expectations.expectations as gxe
+
+    lo, hi = cfg.rows[split]
+    suite = [gxe.ExpectTableRowCountToBeBetween(min_value=lo, max_value=hi)]
+    for column in ("source", "target"):
+        suite += [
+            gxe.ExpectColumnValuesToNotBeNull(column=column),
+            gxe.ExpectColumnValueLengthsToBeBetween(column=column, min_value=1),
+            gxe.ExpectColumnValuesToNotMatchRegex(column=column, regex=CONTROL_CHARS.pattern, mostly=1.0 - cfg.max_control_char_rate),
+        ]
+    suite += [
+        gxe.ExpectColumnValuesToBeBetween(column="source_tokens", min_value=1, max_value=cfg.max_tokens),
+        gxe.ExpectColumnValuesToBeBetween(column="target_tokens", min_value=1, max_value=cfg.max_tokens),
+        gxe.ExpectColumnValuesToBeUnique(column="example", mostly=1.0 - cfg.max_duplicate_rate),
+    ]
+    if task == "dialogue":
+        suite.append(gxe.ExpectColumnValuesToBeBetween(column="shortest_context_turn_chars", min_value=1))
+    else:
+        if cfg.length_ratio is not None:
+            suite.append(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="length_ratio",
+                    min_value=cfg.length_ratio[0],
+                    max_value=cfg.length_ratio[1],
+                    mostly=cfg.length_ratio_mostly,
+                )
+            )
+        suite.append(gxe.ExpectColumnValuesToBeInSet(column="is_copy", value_set=[False], mostly=1.0 - cfg.max_copy_rate))
+    if split in EVAL_SPLITS:
+        suite.append(gxe.ExpectColumnValuesToBeInSet(column="found_in_train", value_set=[False], mostly=1.0 - cfg.max_leak_rate))
+    return suite
+
+
+def _quiet_gx_context():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def _summarise(result, frame) -> dict[str, Any]:
+    """One expectation's outcome with the observed value and a few offending rows."""
+    config = result.expectation_config
+    info = result.result or {}
+    entry: dict[str, Any] = {
+        "expectation": config.type,
+        "column": config.kwargs.get("column"),
+        "kwargs": {k: v for k, v in config.kwargs.items() if k not in ("column", "batch_id")},
+        "success": bool(result.success),
+    }
+    if result.exception_info and result.exception_info.get("raised_exception"):
+        entry["error"] = result.exception_info.get("exception_message")
+    if "observed_value" in info:
+        entry["observed"] = _plain(info["observed_value"])
+    if "unexpected_count" in info:
+        entry["unexpected_count"] = int(info["unexpected_count"])
+        entry["unexpected_percent"] = round(float(info.get("unexpected_percent") or 0.0), 4)
+        entry["observed"] = f"{entry['unexpected_count']} unexpected rows ({entry['unexpected_percent']}%)"
+    if not result.success:
+        ids = [row.get("id") for row in info.get("partial_unexpected_index_list") or []][:SAMPLE_ROWS]
+        sample = frame[frame["id"].isin(ids)].head(SAMPLE_ROWS)
+        entry["sample_rows"] = [
+            {"id": r["id"], "source": _clip(r["source"]), "target": _clip(r["target"])} for _, r in sample.iterrows()
+        ]
+    return entry
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _clip(text: Any, width: int = 160) -> Any:
+    if isinstance(text, str) and len(text) > width:
+        return text[:width] + "..."
+    return text
+
+
+def validate_task(task: str, cfg: ValidateConfig, interim_dir: Path, docs_dir: Path | None) -> dict[str, Any]:
+    """Run the suite for every split of `task`; returns the report (success flag, per-split results)."""
+    import great_expectations as gx
+
+    splits = {p.stem: read_jsonl(p) for p in sorted(interim_dir.glob("*.jsonl"))}
+    missing = sorted(set(cfg.rows) - set(splits))
+    unexpected = sorted(set(splits) - set(cfg.rows))
+    report: dict[str, Any] = {"task": task, "splits": {}}
+    if missing or unexpected:
+        report["success"] = False
+        report["error"] = f"{interim_dir}: missing splits {missing or '-'}; splits with no row bounds in params {unexpected or '-'}"
+        return report
+
+    context = _quiet_gx_context()
+    if docs_dir is not None:
+        context.add_data_docs_site(
+            site_name="seqgen",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    source = context.data_sources.add_pandas(name=task)
+    train_keys = {example_key(e) for e in splits["train"] if isinstance(e.get("target"), str)}
+    result_format = {"result_format": "SUMMARY", "unexpected_index_column_names": ["id"], "partial_unexpected_count": 20}
+    for split, examples in splits.items():
+        frame = build_frame(task, split, examples, None if split == "train" else train_keys)
+        batch = source.add_dataframe_asset(name=f"{task}-{split}").add_batch_definition_whole_dataframe("all")
+        suite = context.suites.add(gx.ExpectationSuite(name=f"{task}-{split}", expectations=expectations(task, split, cfg)))
+        definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"{task}-{split}", data=batch, suite=suite))
+        actions = [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["seqgen"])] if docs_dir else []
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(name=f"{task}-{split}", validation_definitions=[definition], actions=actions, result_format=result_format)
+        )
+        outcome = checkpoint.run(batch_parameters={"dataframe": frame})
+        (validation,) = outcome.run_results.values()
+        report["splits"][split] = {
+            "rows": len(frame),
+            "success": bool(validation.success),
+            "expectations": [_summarise(r, frame) for r in validation.results],
+        }
+    report["success"] = all(s["success"] for s in report["splits"].values())
+    return report
+
+
+def failure_message(report: dict[str, Any]) -> str:
+    """Human-readable list of failed expectations: split, expectation, observed value, sample rows."""
+    lines = [f"data validation failed for task {report['task']!r}:"]
+    if "error" in report:
+        lines.append(f"  {report['error']}")
+    for split, result in report.get("splits", {}).items():
+        for e in result["expectations"]:
+            if e["success"]:
+                continue
+            column = f" on column {e['column']!r}" if e.get("column") else ""
+            lines.append(f"  [{split}] {e['expectation']}{column} {e['kwargs']}: observed {e.get('observed')}")
+            if e.get("error"):
+                lines.append(f"      error: {e['error']}")
+            for row in e.get("sample_rows", []):
+                lines.append(f"      {row['id']}: source={row['source']!r} target={row['target']!r}")
+    return "\n".join(lines)

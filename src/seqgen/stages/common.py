@@ -1,0 +1,35 @@
+"""What every stage entry point shares: argument parsing and turning known errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from seqgen.config import DEFAULT_PARAMS, TASKS
+from seqgen.errors import SeqgenError
+
+
+def task_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("task", choices=TASKS, help="which corpus/task to process")
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="params file (default: %(default)s)")
+    return parser
+
+
+def run_stage(name: str, body: Callable[[], None]) -> int:
+    """Run `body`; a SeqgenError becomes a one-message exit 1 instead of a traceback."""
+    started = time.perf_counter()
+    try:
+        body()
+    except SeqgenError as err:
+        print(f"[{name}] error: {err}", file=sys.stderr)
+        return 1
+    print(f"[{name}] done in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    return 0
+
+
+def log(name: str, message: str) -> None:
+    print(f"[{name}] {message}", file=sys.stderr, flush=True)
