@@ -153,7 +153,7 @@ def validate_task(task: str, cfg: ValidateConfig, interim_dir: Path, docs_dir: P
     splits = {p.stem: read_jsonl(p) for p in sorted(interim_dir.glob("*.jsonl"))}
     missing = sorted(set(cfg.rows) - set(splits))
     unexpected = sorted(set(splits) - set(cfg.rows))
-    report: dict[str, Any] = {"task": task, "splits": {}}
+    report: dict[str, Any] = {"task": task, "interim_dir": str(interim_dir), "splits": {}}
     if missing or unexpected:
         report["success"] = False
         report["error"] = f"{interim_dir}: missing splits {missing or '-'}; splits with no row bounds in params {unexpected or '-'}"
@@ -202,7 +202,8 @@ def failure_message(report: dict[str, Any]) -> str:
             if e["success"]:
                 continue
             column = f" on column {e['column']!r}" if e.get("column") else ""
-            lines.append(f"  [{split}] {e['expectation']}{column} {e['kwargs']}: observed {e.get('observed')}")
+            where = Path(report["interim_dir"]) / f"{split}.jsonl"
+            lines.append(f"  [{split}] {where}: {e['expectation']}{column} {e['kwargs']}: observed {e.get('observed')}")
             if e.get("error"):
                 lines.append(f"      error: {e['error']}")
             for row in e.get("sample_rows", []):

@@ -1,0 +1,56 @@
+"""Shared by the benchmarks: machine description and a scratch copy of the project."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def commit() -> str:
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout
+    return rev + ("-dirty" if dirty.strip() else "")
+
+
+def header(command: str) -> None:
+    print(f"command: {command}")
+    print(f"machine: {machine()}")
+    print(f"date:    {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}")
+    print(f"commit:  {commit()}")
+
+
+def scratch_copy(dest: Path) -> Path:
+    """Tracked files of the project in dest/seqgen, with dest/shared -> the real ../shared (for the imports)."""
+    repo = dest / "seqgen"
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=PROJECT_ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, files.decode().split("\0")):
+        if (PROJECT_ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT_ROOT / name, repo / name)
+    (dest / "shared").symlink_to(PROJECT_ROOT.parent / "shared")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    return repo
+
+
+def python_env(repo: Path) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(repo / "src"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")

@@ -1,0 +1,38 @@
+import subprocess
+import sys
+
+import pytest
+
+from seqgen.cli import STAGES, build_parser, main
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for name in STAGES:
+        assert name in out
+
+
+@pytest.mark.parametrize("command", list(STAGES))
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    assert "{translation,dialogue}" in capsys.readouterr().out
+
+
+def test_stage_entry_points_reject_an_unknown_task():
+    result = subprocess.run([sys.executable, "-m", "seqgen.stages.validate", "music"], capture_output=True, text=True)
+    assert result.returncode == 2 and "invalid choice: 'music'" in result.stderr
+
+
+def test_stage_reports_a_missing_params_file_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "seqgen.stages.tokenize", "translation", "--params", str(tmp_path / "p.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "[tokenize@translation] error:" in result.stderr and "params file not found" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,25 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+from helpers import CORPORA, make_dailydialog_slice, make_multi30k_slice  # noqa: E402
+
+
+def pytest_sessionstart(session):
+    if not CORPORA.is_dir():
+        raise pytest.UsageError(f"the real corpora are expected at {CORPORA} (a copy of shared/ beside the project)")
+
+
+@pytest.fixture(scope="session")
+def raw_slices(tmp_path_factory) -> Path:
+    """Slices of both real corpora in their official form: <root>/multi30k/*.gz, <root>/dailydialog/*.zip."""
+    root = tmp_path_factory.mktemp("raw")
+    make_multi30k_slice(root / "multi30k")
+    make_dailydialog_slice(root / "dailydialog")
+    return root

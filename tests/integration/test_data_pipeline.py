@@ -1,0 +1,179 @@
+"""`dvc repro` of the data stages in a temporary copy of the repo, on slices of the real corpora.
+
+The copy imports its raw data with `dvc import-url` from slice folders beside it, exactly like the real
+project imports ../shared/corpora. Each bad-input case corrupts a source file, runs `dvc update` (a new
+data version) and `dvc repro`, and checks that the pipeline stops with a message naming the file and the
+problem, and that nothing downstream (data/processed, the lock entries of later stages) changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import PROJECT_ROOT, read_gz_lines, read_zip_lines, write_gz_lines, write_zip_lines, zip_member
+
+pytestmark = pytest.mark.integration
+
+
+def sh(*cmd: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(cwd / "src"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(cmd, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}")
+    return result
+
+
+def copy_tracked_files(dest: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=PROJECT_ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, files.decode().split("\0")):
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (PROJECT_ROOT / name).is_file():  # ls-files lists deleted-but-uncommitted files too
+            shutil.copy2(PROJECT_ROOT / name, target)
+
+
+def slice_params(repo: Path) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["validate"]["translation"]["rows"] = {"train": [401, 401], "valid": [40, 40], "test": [40, 40], "test2017": [40, 40]}
+    params["validate"]["dialogue"]["rows"] = {"train": [900, 1300], "valid": [100, 200], "test": [100, 200]}
+    for task in ("translation", "dialogue"):
+        params["tokenize"][task]["vocab_size"] = 600
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def digest_tree(path: Path) -> dict[str, str]:
+    return {str(p.relative_to(path)): hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def lock_entries(repo: Path, prefix: str) -> dict:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    return {name: entry for name, entry in lock.items() if name.startswith(prefix)}
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, raw_slices) -> Path:
+    """A workspace <root>/{repo, corpora} whose data stages have run once, successfully."""
+    root = tmp_path_factory.mktemp("pipeline")
+    shutil.copytree(raw_slices, root / "corpora")
+    repo = root / "repo"
+    copy_tracked_files(repo)
+    slice_params(repo)
+    sh("git", "init", "-q", cwd=repo)
+    for corpus in ("multi30k", "dailydialog"):
+        (repo / "data" / "raw" / f"{corpus}.dvc").unlink()
+        sh("dvc", "import-url", "-q", f"../../../corpora/{corpus}", corpus, cwd=repo / "data" / "raw")
+    run = sh("dvc", "repro", cwd=repo)
+    assert "Running stage 'tokenize@dialogue'" in run.stdout
+    return root
+
+
+def test_data_stages_reproduce_on_real_slices(pipeline):
+    repo = pipeline / "repo"
+    stages = sh("dvc", "stage", "list", cwd=repo).stdout
+    for stage in ("ingest", "validate", "tokenize"):
+        for task in ("translation", "dialogue"):
+            assert f"{stage}@{task}" in stages
+    for task, splits in {"translation": {"train", "valid", "test", "test2017"}, "dialogue": {"train", "valid", "test"}}.items():
+        assert {p.stem for p in (repo / "data" / "interim" / task).glob("*.jsonl")} == splits
+        assert {p.stem for p in (repo / "data" / "processed" / task).glob("*.npz")} == splits
+        assert (repo / "data" / "processed" / task / "spm.model").is_file()
+        assert (repo / "reports" / "validation" / f"{task}_docs" / "index.html").is_file()
+    # Nothing is stale after a run, and a second repro does nothing.
+    assert "up to date" in sh("dvc", "status", cwd=repo).stdout
+    assert "Running stage" not in sh("dvc", "repro", cwd=repo).stdout
+
+
+def test_changing_one_tasks_param_reruns_only_that_task(tmp_path, pipeline):
+    shutil.copytree(pipeline, tmp_path / "ws", symlinks=True)
+    repo = tmp_path / "ws" / "repo"
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["tokenize"]["dialogue"]["vocab_size"] = 500
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = sh("dvc", "repro", cwd=repo).stdout
+    assert "Running stage 'tokenize@dialogue'" in out
+    assert "Running stage 'tokenize@translation'" not in out and "Running stage 'ingest" not in out
+
+
+def corrupt_gz(path: Path, edit) -> None:
+    lines = read_gz_lines(path)
+    write_gz_lines(path, edit(lines))
+
+
+def corrupt_zip(path: Path, member: str, edit) -> None:
+    write_zip_lines(path, member, edit(read_zip_lines(path, member)))
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-30])
+
+
+def drop_member(path: Path) -> None:
+    write_zip_lines(path, "validation/dialogues_act_validation.txt", [b"1 2 3"])
+
+
+def set_line(lines, index, value):
+    lines = list(lines)
+    lines[index] = value
+    return lines
+
+
+CASES = {
+    "truncated gzip": ("multi30k", lambda c: truncate(c / "multi30k" / "val.de.gz"), ["val.de.gz", "truncated gzip"]),
+    "zip missing its split": (
+        "dailydialog",
+        lambda c: drop_member(c / "dailydialog" / "validation.zip"),
+        ["validation.zip", "member 'validation/dialogues_validation.txt' is missing"],
+    ),
+    "misaligned en/de": (
+        "multi30k",
+        lambda c: corrupt_gz(c / "multi30k" / "train.de.gz", lambda lines: lines[:-1]),
+        ["train.en.gz has 401 lines", "train.de.gz has 400"],
+    ),
+    "non-UTF-8 bytes": (
+        "multi30k",
+        lambda c: corrupt_gz(c / "multi30k" / "test_2016_flickr.de.gz", lambda lines: set_line(lines, 9, "Straße".encode("latin-1"))),
+        ["test_2016_flickr.de.gz: line 10 is not valid UTF-8"],
+    ),
+    "empty line": (
+        "multi30k",
+        lambda c: corrupt_gz(c / "multi30k" / "train.en.gz", lambda lines: set_line(lines, 4, b"   ")),
+        ["[train] data/interim/translation/train.jsonl: expect_column_value_lengths_to_be_between on column 'source'", "train-5: source=''"],
+    ),
+    "test sentence copied into train": (
+        "multi30k",
+        lambda c: [
+            corrupt_gz(c / "multi30k" / f"train.{lang}.gz", lambda lines, lang=lang: lines + [read_gz_lines(c / "multi30k" / f"test_2016_flickr.{lang}.gz")[2]])
+            for lang in ("en", "de")
+        ],
+        ["[test] data/interim/translation/test.jsonl: expect_column_values_to_be_in_set on column 'found_in_train'", "test-3:"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_stops_the_pipeline_before_anything_downstream(tmp_path, pipeline, case):
+    corpus, corrupt, expected = CASES[case]
+    workspace = tmp_path / "ws"
+    shutil.copytree(pipeline, workspace, symlinks=True)
+    repo = workspace / "repo"
+    processed_before = digest_tree(repo / "data" / "processed")
+    tokenize_lock_before = lock_entries(repo, "tokenize@")
+
+    corrupt(workspace / "corpora")
+    sh("dvc", "update", "-q", f"data/raw/{corpus}.dvc", cwd=repo)
+    run = sh("dvc", "repro", cwd=repo, check=False)
+
+    assert run.returncode != 0, run.stdout
+    for fragment in expected:
+        assert fragment in run.stdout, run.stdout
+    assert "Running stage 'tokenize@" not in run.stdout
+    assert digest_tree(repo / "data" / "processed") == processed_before
+    assert lock_entries(repo, "tokenize@") == tokenize_lock_before
