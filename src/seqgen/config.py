@@ -117,3 +117,27 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if not isinstance(value, hint):
         raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
     return value
+
+
+def with_profile(params: dict[str, Any], path: Path = DEFAULT_PARAMS) -> dict[str, Any]:
+    """Apply the overrides of the selected profile (`profile:` key) onto a copy of params.
+
+    A profile is a mapping of dotted keys to values, e.g. `train.translation.mle.trainer.steps: 20000`;
+    every key must already exist, so a typo is an error rather than a silently ignored knob.
+    """
+    import copy
+
+    name = params.get("profile", "default")
+    if name == "default":
+        return params
+    profiles = params.get("profiles") or {}
+    if name not in profiles:
+        raise ConfigError(f"{path}: profile {name!r} is not defined under 'profiles' (have: {', '.join(profiles) or 'none'})")
+    result = copy.deepcopy(params)
+    for dotted, value in (profiles[name] or {}).items():
+        *parents, leaf = dotted.split(".")
+        node = section(result, ".".join(parents), path) if parents else result
+        if not isinstance(node, dict) or leaf not in node:
+            raise ConfigError(f"{path}: profiles.{name}: {dotted!r} does not name an existing key")
+        node[leaf] = value
+    return result

@@ -1,0 +1,1 @@
+"""Evaluation: decoding whole splits and scoring them (sacreBLEU, chrF, perplexity, diversity)."""

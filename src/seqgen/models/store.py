@@ -1,0 +1,64 @@
+"""A trained model on disk: `models/<task>-<family>/` with model.pt (a state_dict: tensors only, loaded
+with weights_only=True), config.json, tokenizer.model and training.json. Self-contained, so evaluation,
+the registry and the CLI need nothing else."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqgen.errors import DataError
+from seqgen.io import atomic_path, write_json_atomic
+from seqgen.models.transformer import ModelConfig, Seq2Seq
+
+
+def build_family_model(family: str, model_cfg: ModelConfig, latent: int | None) -> torch.nn.Module:
+    seq2seq = Seq2Seq(model_cfg)
+    if family == "vae":
+        from seqgen.models.vae import CVAE
+
+        return CVAE(seq2seq, latent)
+    return seq2seq
+
+
+def save_model_dir(out: Path, family: str, task: str, model: torch.nn.Module, state: dict, model_cfg: ModelConfig,
+                   tokenizer_path: Path, extra: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "model.pt") as tmp:
+        torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, tmp)
+    shutil.copyfile(tokenizer_path, out / "tokenizer.model")
+    config = {"task": task, "family": family, "model": dataclasses.asdict(model_cfg), "latent": getattr(model, "latent", None)}
+    write_json_atomic(out / "config.json", config)
+    write_json_atomic(out / "training.json", extra)
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    task: str
+    family: str
+    model: torch.nn.Module  # Seq2Seq, or CVAE for the vae family
+    config: dict[str, Any]
+    tokenizer_path: Path
+
+    @property
+    def seq2seq(self) -> Seq2Seq:
+        return self.model.seq2seq if self.family == "vae" else self.model
+
+
+def load_model_dir(path: Path, map_location: str = "cpu") -> LoadedModel:
+    path = Path(path)
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no config.json (is this a trained model folder?)") from None
+    model_cfg = ModelConfig(**config["model"])
+    model = build_family_model(config["family"], model_cfg, config.get("latent"))
+    state = torch.load(path / "model.pt", map_location=map_location, weights_only=True)
+    model.load_state_dict(state)
+    model.eval()
+    return LoadedModel(config["task"], config["family"], model, config, path / "tokenizer.model")

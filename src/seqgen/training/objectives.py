@@ -1,0 +1,214 @@
+"""What each model family optimises. The trainer owns the loop; an objective turns a batch into a loss.
+
+`loss(batch, step)` returns (summed loss, normaliser, metrics): the trainer divides by the normaliser
+summed over all processes, so one process and K data-parallel processes compute the same gradient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqgen.data.tokenization import BOS_ID, EOS_ID, PAD_ID
+from seqgen.decoding import generate
+from seqgen.models.gan import Discriminator, DiscriminatorConfig
+from seqgen.models.transformer import Seq2Seq
+from seqgen.models.vae import CVAE, VAEConfig, active_units, kl_weight
+from seqgen.training.batching import Batch
+from seqgen.training.distributed import allreduce_grads, allreduce_sum
+
+
+class MLEObjective:
+    family = "mle"
+
+    def __init__(self, model: Seq2Seq):
+        self.model = model
+
+    @property
+    def generator(self) -> Seq2Seq:
+        return self.model
+
+    def decoder_extra(self, src: Tensor) -> Tensor | None:
+        return None
+
+    def pre_step(self, batch: Batch, step: int) -> dict[str, float]:
+        return {}
+
+    def loss(self, batch: Batch, step: int) -> tuple[Tensor, int, dict[str, float]]:
+        smoothed, nll, tokens = self.model(batch.src, batch.tgt_in, batch.tgt_out)
+        return smoothed, int(tokens), {"nll": float(nll)}
+
+    @torch.no_grad()
+    def validate(self, batches: list[Batch]) -> dict[str, float]:
+        nll = tokens = 0.0
+        for batch in batches:
+            _, n, t = self.model(batch.src, batch.tgt_in, batch.tgt_out)
+            nll, tokens = nll + float(n), tokens + int(t)
+        nll, tokens = allreduce_sum(nll), allreduce_sum(tokens)
+        return {"valid_ppl": math.exp(min(50.0, nll / max(1, tokens)))}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class VAEObjective(MLEObjective):
+    family = "vae"
+
+    def __init__(self, model: CVAE, cfg: VAEConfig):
+        self.model, self.cfg = model, cfg
+
+    @property
+    def generator(self) -> Seq2Seq:
+        return self.model.seq2seq
+
+    def decoder_extra(self, src: Tensor) -> Tensor | None:
+        return self.model.decoder_extra(src, sample=False)
+
+    def loss(self, batch: Batch, step: int) -> tuple[Tensor, int, dict[str, float]]:
+        out = self.model(batch.src, batch.tgt_in, batch.tgt_out, word_dropout=self.cfg.word_dropout)
+        beta = kl_weight(self.cfg, step)
+        # Free bits: per dimension, KL below the floor (averaged over the batch) is not penalised.
+        kl_dims = out.kl.mean(dim=0)
+        kl_penalised = torch.clamp(kl_dims, min=self.cfg.free_bits).sum() * out.kl.size(0)
+        total = out.recon + beta * kl_penalised + self.cfg.bow_weight * out.bow
+        metrics = {
+            "nll": float(out.nll),
+            "kl": float(out.kl.sum(dim=1).mean()),
+            "beta": beta,
+            "bow": float(out.bow) / max(1, int(out.tokens)),
+            "active_units": active_units(out.mu_q),
+        }
+        return total, int(out.tokens), metrics
+
+    @torch.no_grad()
+    def validate(self, batches: list[Batch]) -> dict[str, float]:
+        nll = kl = tokens = sentences = 0.0
+        means = []
+        for batch in batches:
+            out = self.model(batch.src, batch.tgt_in, batch.tgt_out)
+            nll, kl, tokens = nll + float(out.nll), kl + float(out.kl.sum()), tokens + int(out.tokens)
+            sentences += batch.size
+            means.append(out.mu_q)
+        nll, kl, tokens, sentences = (allreduce_sum(v) for v in (nll, kl, tokens, sentences))
+        return {
+            # exp(-ELBO / tokens) with one posterior sample: an upper bound on the true perplexity.
+            "valid_ppl_elbo_bound": math.exp(min(50.0, (nll + kl) / max(1, tokens))),
+            "valid_kl_per_sentence": kl / max(1, sentences),
+            "valid_active_units": active_units(torch.cat(means)),
+            "latent": self.model.latent,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class GANConfig:
+    discriminator: DiscriminatorConfig
+    d_lr: float  # discriminator learning rate
+    d_pretrain_steps: int  # discriminator-only steps before the generator starts learning from it
+    pg_steps_per_mle_step: int  # policy-gradient steps between two teacher-forced MLE steps
+    bleu_reward_weight: float  # reward = (1-w) * D(x, y) + w * sentence-BLEU(y, reference) (Yang et al. 2018)
+    baseline_decay: float  # moving-average decay of the reward baseline
+    sample_temperature: float  # temperature of the generator's samples
+
+
+def sentence_bleu_ids(hypothesis: list[int], reference: list[int], max_n: int = 4) -> float:
+    """Add-one smoothed sentence BLEU on token ids: a cheap reward signal (not a reported metric)."""
+    if not hypothesis:
+        return 0.0
+    log_precision = 0.0
+    for n in range(1, max_n + 1):
+        hyp = Counter(tuple(hypothesis[i : i + n]) for i in range(len(hypothesis) - n + 1))
+        ref = Counter(tuple(reference[i : i + n]) for i in range(len(reference) - n + 1))
+        matches = sum(min(c, ref[g]) for g, c in hyp.items())
+        log_precision += math.log((matches + 1) / (sum(hyp.values()) + 1))
+    brevity = min(0.0, 1 - len(reference) / len(hypothesis))
+    return math.exp(brevity + log_precision / max_n)
+
+
+def pad_outputs(outputs: list[list[int]], device) -> tuple[Tensor, Tensor]:
+    """Generated ids -> (BOS + y, y + EOS) padded tensors."""
+    width = max(len(o) for o in outputs) + 1
+    tgt_in = torch.full((len(outputs), width), PAD_ID, dtype=torch.long, device=device)
+    tgt_out = tgt_in.clone()
+    for row, ids in enumerate(outputs):
+        t = torch.tensor(ids, dtype=torch.long, device=device)
+        tgt_in[row, 0], tgt_in[row, 1 : len(ids) + 1] = BOS_ID, t
+        tgt_out[row, : len(ids)], tgt_out[row, len(ids)] = t, EOS_ID
+    return tgt_in, tgt_out
+
+
+class GANObjective(MLEObjective):
+    family = "gan"
+
+    def __init__(self, model: Seq2Seq, discriminator: Discriminator, cfg: GANConfig):
+        self.model, self.discriminator, self.cfg = model, discriminator, cfg
+        self.d_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=cfg.d_lr, weight_decay=0.01)
+        self.baseline = 0.0
+        self._fakes: tuple[Tensor, Tensor, list[list[int]]] | None = None
+
+    def _sample(self, batch: Batch) -> tuple[Tensor, Tensor, list[list[int]]]:
+        outputs, _ = generate(self.model, batch.src, self.model.cfg.max_len, sample=True, temperature=self.cfg.sample_temperature)
+        outputs = [o or [EOS_ID] for o in outputs]  # an empty sample still needs one token to score
+        tgt_in, tgt_out = pad_outputs(outputs, batch.src.device)
+        return tgt_in, tgt_out, outputs
+
+    def pre_step(self, batch: Batch, step: int) -> dict[str, float]:
+        """One discriminator update on human targets vs fresh generator samples."""
+        self._fakes = self._sample(batch)
+        fake = self._fakes[1]
+        self.discriminator.train()
+        real_logits = self.discriminator(batch.src, batch.tgt_out)
+        fake_logits = self.discriminator(batch.src, fake)
+        logits = torch.cat([real_logits, fake_logits]).float()
+        labels = torch.cat([torch.ones_like(real_logits), torch.zeros_like(fake_logits)]).float()
+        loss_sum = F.binary_cross_entropy_with_logits(logits, labels, reduction="sum")
+        count = allreduce_sum(float(labels.numel()))
+        self.d_optimizer.zero_grad(set_to_none=True)
+        (loss_sum / count).backward()
+        allreduce_grads(self.discriminator.parameters())
+        nn.utils.clip_grad_norm_(self.discriminator.parameters(), 1.0)
+        self.d_optimizer.step()
+        accuracy = float(((logits > 0).float() == labels).float().mean())
+        return {"d_loss": float(loss_sum) / labels.numel(), "d_accuracy": accuracy}
+
+    def is_mle_step(self, step: int) -> bool:
+        return step < self.cfg.d_pretrain_steps or step % (self.cfg.pg_steps_per_mle_step + 1) == self.cfg.pg_steps_per_mle_step
+
+    def loss(self, batch: Batch, step: int) -> tuple[Tensor, int, dict[str, float]]:
+        if self.is_mle_step(step):
+            # Teacher forcing keeps the generator anchored to human text (and is all it does while
+            # the discriminator is still pre-training).
+            loss, tokens, metrics = super().loss(batch, step)
+            return loss, tokens, dict(metrics, pg=0.0)
+        tgt_in, tgt_out, outputs = self._fakes
+        with torch.no_grad():
+            self.discriminator.eval()
+            reward = torch.sigmoid(self.discriminator(batch.src, tgt_out).float())
+            if self.cfg.bleu_reward_weight > 0:
+                references = [[t for t in row.tolist() if t not in (PAD_ID, EOS_ID)] for row in batch.tgt_out]
+                bleu = torch.tensor([sentence_bleu_ids(h, r) for h, r in zip(outputs, references)], device=reward.device)
+                reward = (1 - self.cfg.bleu_reward_weight) * reward + self.cfg.bleu_reward_weight * bleu
+        mean_reward = allreduce_sum(float(reward.sum())) / allreduce_sum(float(reward.numel()))
+        advantage = reward - self.baseline
+        self.baseline = self.cfg.baseline_decay * self.baseline + (1 - self.cfg.baseline_decay) * mean_reward
+        log_probs = self.model.sequence_log_probs(batch.src, tgt_in, tgt_out)
+        tokens = int((tgt_out != PAD_ID).sum())
+        # REINFORCE: raise log p(y|x) of samples the discriminator (and BLEU) liked more than average.
+        loss = -(advantage.detach() * log_probs).sum()
+        return loss, tokens, {"reward": mean_reward, "pg": 1.0}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"discriminator": self.discriminator.state_dict(), "d_optimizer": self.d_optimizer.state_dict(), "baseline": self.baseline}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        self.baseline = float(state["baseline"])
