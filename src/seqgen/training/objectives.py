@@ -82,9 +82,9 @@ class VAEObjective(MLEObjective):
         total = out.recon + beta * kl_penalised + self.cfg.bow_weight * out.bow
         metrics = {
             "nll": float(out.nll),
-            "kl": float(out.kl.sum(dim=1).mean()),
+            "kl": float(out.kl.detach().sum(dim=1).mean()),
             "beta": beta,
-            "bow": float(out.bow) / max(1, int(out.tokens)),
+            "bow": float(out.bow.detach()) / max(1, int(out.tokens)),
             "active_units": active_units(out.mu_q),
         }
         return total, int(out.tokens), metrics
@@ -177,7 +177,7 @@ class GANObjective(MLEObjective):
         nn.utils.clip_grad_norm_(self.discriminator.parameters(), 1.0)
         self.d_optimizer.step()
         accuracy = float(((logits > 0).float() == labels).float().mean())
-        return {"d_loss": float(loss_sum) / labels.numel(), "d_accuracy": accuracy}
+        return {"d_loss": float(loss_sum.detach()) / labels.numel(), "d_accuracy": accuracy}
 
     def is_mle_step(self, step: int) -> bool:
         return step < self.cfg.d_pretrain_steps or step % (self.cfg.pg_steps_per_mle_step + 1) == self.cfg.pg_steps_per_mle_step

@@ -1,0 +1,188 @@
+"""Model behaviour on tiny configs over slices of the real corpora (see conftest.py)."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tiny import tiny_params
+from seqgen.data.tokenization import PAD_ID, Tokenizer
+from seqgen.decoding import generate
+from seqgen.models.store import load_model_dir
+from seqgen.stages.train import build_job, train
+from seqgen.training.batching import evaluation_batches
+from seqgen.training.trainer import Trainer
+
+
+def weights(model_dir) -> dict[str, torch.Tensor]:
+    return torch.load(model_dir / "model.pt", weights_only=True)
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def train_perplexity(ws, task: str) -> float:
+    """Perplexity of the trained model on its own training data (teacher forced, eval mode)."""
+    from seqgen.data.tokenization import load_encoded
+
+    loaded = load_model_dir(ws / "models" / f"{task}-mle")
+    nll = tokens = 0.0
+    with torch.no_grad():
+        for batch in evaluation_batches(load_encoded(ws / "data" / "processed" / task / "train.npz"), 2000, 64):
+            _, n, t = loaded.model(batch.src, batch.tgt_in, batch.tgt_out)
+            nll, tokens = nll + float(n), tokens + int(t)
+    return math.exp(nll / tokens)
+
+
+def test_mle_overfits_200_pairs(translation_ws):
+    params = tiny_params("translation", steps=400)
+    summary = train("translation", "mle", params, root=translation_ws)
+    assert summary["finished"] and summary["steps"] == 400
+    # A unigram model of this data has perplexity in the hundreds; memorising 200 pairs takes it near 1.
+    assert train_perplexity(translation_ws, "translation") < 2.0
+    assert (translation_ws / "plots" / "train" / "translation-mle.tsv").read_text().startswith("step\t")
+    recorded = (translation_ws / "models" / "translation-mle" / "training.json").read_text()
+    assert '"git_commit"' in recorded and '"data_md5"' in recorded
+
+
+def test_vae_learns_a_used_latent_and_z_changes_the_output(translation_ws):
+    params = tiny_params("translation", steps=200)
+    train("translation", "mle", params, root=translation_ws)
+    vae = params["train"]["translation"]["vae"]
+    vae["trainer"].update(steps=80, lr=0.002)
+    vae["vae"].update(kl_anneal="linear", anneal_steps=40, free_bits=0.0, word_dropout=0.3, bow_weight=1.0, latent=16)
+    summary = train("translation", "vae", params, root=translation_ws)
+    final = summary["final"]
+    assert final["valid_kl_per_sentence"] > 0.0
+    assert all(math.isfinite(v) for v in final.values())
+    loaded = load_model_dir(translation_ws / "models" / "translation-vae")
+    tokenizer = Tokenizer(loaded.tokenizer_path)
+    src = torch.tensor(tokenizer.encode(["A man in a blue shirt is standing on a ladder."]) * 8)
+    torch.manual_seed(0)
+    extras = [loaded.model.decoder_extra(src, sample=True) for _ in range(2)]
+    assert not torch.equal(extras[0], extras[1])
+    outputs = {tuple(o) for extra in extras for o in generate(loaded.seq2seq, src, 64, extra=extra)[0]}
+    assert len(outputs) > 1  # different z, different sentences
+    mean_a = generate(loaded.seq2seq, src[:1], 64, extra=loaded.model.decoder_extra(src[:1], sample=False))[0]
+    mean_b = generate(loaded.seq2seq, src[:1], 64, extra=loaded.model.decoder_extra(src[:1], sample=False))[0]
+    assert mean_a == mean_b  # z = prior mean is deterministic
+
+
+def test_gan_discriminator_learns_and_policy_gradient_moves_the_generator(translation_ws):
+    params = tiny_params("translation", steps=200)
+    train("translation", "mle", params, root=translation_ws)
+    gan = params["train"]["translation"]["gan"]
+    gan["gan"].update(d_pretrain_steps=10, pg_steps_per_mle_step=1000)  # after pre-training: policy gradient only
+    job, *_ = build_job("translation", "gan", params, root=translation_ws)
+    trainer = Trainer(job)
+    warm = {k: v.clone() for k, v in job.objective.model.state_dict().items()}
+    stream = iter(lambda: next(trainer.stream), None)
+    accuracies = []
+    for _ in range(10):
+        accuracies.append(trainer.train_step(next(stream))["d_accuracy"])
+        trainer.step += 1
+    assert sum(accuracies[-3:]) / 3 > 0.5
+    before = {k: v.clone() for k, v in job.objective.model.state_dict().items()}
+    metrics = trainer.train_step(next(stream))
+    assert metrics["pg"] == 1.0 and 0.0 <= metrics["reward"] <= 1.0
+    moved = [k for k, v in job.objective.model.state_dict().items() if not torch.equal(v, before[k])]
+    assert len(moved) > 10
+    assert any(not torch.equal(before[k], warm[k]) for k in warm)
+
+
+def test_gan_keeps_the_best_checkpoint_by_validation_bleu(translation_ws):
+    params = tiny_params("translation", steps=200)
+    train("translation", "mle", params, root=translation_ws)
+    summary = train("translation", "gan", params, root=translation_ws)
+    assert summary["best_valid_bleu"] >= max(0.0, summary["best_valid_bleu"])
+    history = (translation_ws / "plots" / "train" / "translation-gan.tsv").read_text().splitlines()
+    header = history[0].split("\t")
+    bleus = [float(row.split("\t")[header.index("valid_bleu")]) for row in history[1:] if row.split("\t")[header.index("valid_bleu")]]
+    assert summary["best_valid_bleu"] == max(bleus)  # includes step 0: never worse than the warm start
+
+
+def test_training_is_deterministic(translation_ws, tmp_path):
+    params = tiny_params("translation", steps=30)
+    params["model"]["translation"]["dropout"] = 0.1  # exercise the RNG too
+    train("translation", "mle", params, root=translation_ws)
+    first = weights(translation_ws / "models" / "translation-mle")
+    train("translation", "mle", params, root=translation_ws)
+    assert_same_weights(first, weights(translation_ws / "models" / "translation-mle"))
+
+
+def test_resume_after_interruption_gives_identical_weights(translation_ws):
+    params = tiny_params("translation", steps=50)
+    params["model"]["translation"]["dropout"] = 0.1
+    train("translation", "mle", params, root=translation_ws)
+    uninterrupted = weights(translation_ws / "models" / "translation-mle")
+    checkpoint = translation_ws / ".checkpoints" / "translation-mle" / "checkpoint.pt"
+    assert not checkpoint.exists()  # a finished run cleans up
+    partial = train("translation", "mle", params, root=translation_ws, stop_after=27)  # "killed" after step 27
+    assert not partial["finished"] and checkpoint.is_file()
+    resumed = train("translation", "mle", params, root=translation_ws)
+    assert resumed["finished"]
+    assert_same_weights(uninterrupted, weights(translation_ws / "models" / "translation-mle"))
+
+
+def test_checkpoint_of_other_params_is_not_resumed(translation_ws):
+    params = tiny_params("translation", steps=40)
+    train("translation", "mle", params, root=translation_ws, stop_after=20)
+    changed = tiny_params("translation", steps=40, lr=0.001)
+    job, *_ = build_job("translation", "mle", changed, root=translation_ws)
+    assert not Trainer(job).try_resume()
+
+
+def test_dialogue_mle_trains_on_context_windows(dialogue_ws):
+    params = tiny_params("dialogue", steps=40)
+    summary = train("dialogue", "mle", params, root=dialogue_ws)
+    assert summary["finished"] and math.isfinite(summary["final"]["valid_ppl"])
+
+
+DDP_SCRIPT = """
+import sys, torch
+sys.path[:0] = {paths!r}
+from tiny import tiny_params
+from seqgen.stages.train import train
+params = tiny_params("translation", steps=8)
+params["train"]["run"]["threads"] = 1
+train("translation", "mle", params, root=__import__("pathlib").Path({root!r}))
+"""
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
+def test_two_data_parallel_processes_match_one_process(translation_ws, tmp_path):
+    tests_dir = os.path.dirname(os.path.dirname(__file__))
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT.format(paths=[tests_dir, os.path.join(tests_dir, "model")], root=str(translation_ws)))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    log = translation_ws / "plots" / "train" / "translation-mle.tsv"
+
+    def last_logged() -> dict[str, str]:
+        header, *rows = (line.split("\t") for line in log.read_text().splitlines())
+        return [dict(zip(header, row)) for row in rows if row[header.index("loss")]][-1]
+
+    single = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    one, one_log = weights(translation_ws / "models" / "translation-mle"), last_logged()
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)],
+                         env=env, capture_output=True, text=True)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "world_size" in (translation_ws / "models" / "translation-mle" / "training.json").read_text()
+    assert '"world_size": 2' in (translation_ws / "models" / "translation-mle" / "training.json").read_text()
+    ddp, ddp_log = weights(translation_ws / "models" / "translation-mle"), last_logged()
+    # The global loss and gradient norm (after the all-reduce) are those of the single process...
+    for key in ("loss", "grad_norm"):
+        assert float(ddp_log[key]) == pytest.approx(float(one_log[key]), rel=1e-4), key
+    # ...and so are the weights, up to float summation order. Attention key biases get (mathematically)
+    # zero gradient, which Adam turns float noise of ~1e-10 into ~1e-5 steps: hence atol 1e-4, against
+    # weight updates of ~1e-2 over these steps.
+    for name in one:
+        torch.testing.assert_close(ddp[name], one[name], rtol=1e-4, atol=1e-4, msg=name)
