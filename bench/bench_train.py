@@ -1,0 +1,105 @@
+"""Benchmark: training throughput (target tokens/s) of the default translation model, beside this machine's
+matmul ceiling measured in the same run, and the fraction of it the trainer reaches.
+
+Needs the tokenized data: `dvc repro tokenize@translation` first. Run:
+    . scripts/env.sh && python bench/bench_train.py [--steps 60] [--family mle]
+(scripts/env.sh sets the glibc malloc settings; the benchmark prints whether they are active.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PROJECT_ROOT, header  # noqa: E402
+
+
+def matmul_gflops(dtype: torch.dtype, m: int, k: int, n: int, seconds: float = 2.0) -> float:
+    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        count += 1
+    return 2 * m * k * n * count / (time.perf_counter() - started) / 1e9
+
+
+def training_flops_per_target_token(cfg, src_per_tgt: float, mean_src: float, mean_tgt: float) -> float:
+    """Forward+backward FLOPs (3x forward) per target token, from the model's shapes."""
+    d, f, v = cfg.d_model, cfg.ffn, cfg.vocab_size
+    encoder_layer = 4 * d * d + 2 * d * f  # qkv + out projections, FFN: multiply-adds per token
+    decoder_layer = 4 * d * d + 4 * d * d + 2 * d * f  # self-attention, cross-attention, FFN
+    attention = 2 * d * (cfg.encoder_layers * mean_src * src_per_tgt + cfg.decoder_layers * (mean_tgt + mean_src))  # QK^T and AV
+    per_target = cfg.encoder_layers * encoder_layer * src_per_tgt + cfg.decoder_layers * decoder_layer + d * v + attention
+    return 6 * per_target  # 2 FLOPs per multiply-add, x3 for forward + backward
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=60, help="timed training steps (after 5 warm-up steps)")
+    parser.add_argument("--task", default="translation")
+    parser.add_argument("--batch-tokens", type=int, help="override train.<task>.mle.trainer.batch_tokens")
+    args = parser.parse_args()
+    os.chdir(PROJECT_ROOT)
+    header(" ".join(["python bench/bench_train.py", *sys.argv[1:]]))
+    malloc = all(os.environ.get(k) for k in ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"))
+    print(f"glibc malloc settings from scripts/env.sh: {'on' if malloc else 'OFF'}; torch {torch.__version__}")
+
+    from seqgen.config import load_params, with_profile
+    from seqgen.stages.train import build_job
+    from seqgen.training.trainer import Trainer
+
+    params = with_profile(load_params())
+    trainer_params = params["train"][args.task]["mle"]["trainer"]
+    trainer_params.update(steps=10**6, eval_every=10**9)  # the schedule is irrelevant here; no validation
+    if args.batch_tokens:
+        trainer_params["batch_tokens"] = args.batch_tokens
+    job, model_cfg, _, _ = build_job(args.task, "mle", params)
+    job.checkpoint_dir = Path("/nonexistent/bench")  # never resume or write a checkpoint
+    job.metrics_path = None
+    trainer = Trainer(job)
+    torch.set_num_threads(params["train"]["run"]["threads"])
+    ceilings = {
+        "fp32": max(matmul_gflops(torch.float32, 2048, 2048, 2048), matmul_gflops(torch.float32, 4096, 256, 1024)),
+        "bf16": max(matmul_gflops(torch.bfloat16, 2048, 2048, 2048), matmul_gflops(torch.bfloat16, 4096, 256, 1024)),
+    }
+    precision = "bf16" if trainer.bf16 else "fp32"
+    print(f"matmul ceiling, {torch.get_num_threads()} threads: fp32 {ceilings['fp32']:.0f} GFLOP/s, bf16 {ceilings['bf16']:.0f} GFLOP/s")
+
+    for _ in range(5):
+        trainer.train_step(next(trainer.stream))
+    usage_before = resource.getrusage(resource.RUSAGE_SELF)
+    src_tokens = tgt_tokens = sentences = 0
+    started = time.perf_counter()
+    for _ in range(args.steps):
+        batch = next(trainer.stream)
+        trainer.train_step(batch)
+        src_tokens += int((batch.src != 0).sum())
+        tgt_tokens += batch.target_tokens
+        sentences += batch.size
+    elapsed = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+
+    flops = training_flops_per_target_token(model_cfg, src_tokens / tgt_tokens, src_tokens / sentences, tgt_tokens / sentences)
+    rate = tgt_tokens / elapsed
+    achieved = rate * flops / 1e9
+    params_m = sum(p.numel() for p in trainer.model.parameters()) / 1e6
+    print(f"model: {model_cfg.encoder_layers}+{model_cfg.decoder_layers} layers, d_model {model_cfg.d_model}, {model_cfg.heads} heads, "
+          f"ffn {model_cfg.ffn}, vocab {model_cfg.vocab_size}, {params_m:.1f}M parameters; precision {precision}")
+    print(f"batches: {args.steps} steps, {tgt_tokens / args.steps:.0f} target tokens per step (batch_tokens {job.cfg.batch_tokens})")
+    print(f"training FLOPs per target token (from shapes): {flops / 1e6:.1f} MFLOP")
+    print(f"THROUGHPUT: {rate:.0f} target tokens/s  ({achieved:.0f} GFLOP/s = {achieved / ceilings[precision]:.0%} of the {precision} matmul ceiling)")
+    print(f"CPU time: user {usage.ru_utime - usage_before.ru_utime:.1f} s, sys {usage.ru_stime - usage_before.ru_stime:.1f} s over {elapsed:.1f} s wall")
+    print(f"peak memory (max RSS): {usage.ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
