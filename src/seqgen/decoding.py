@@ -77,3 +77,56 @@ def generate(
             state.select(keep)
     model.train(was_training)
     return outputs, scores
+
+
+def length_penalty(length: Tensor, alpha: float) -> Tensor:
+    """GNMT length penalty ((5 + |y|) / 6) ** alpha; alpha = 0 ranks by raw log-probability."""
+    return ((5.0 + length.float()) / 6.0) ** alpha
+
+
+@torch.no_grad()
+def beam_search(model: Seq2Seq, src: Tensor, max_len: int, beam: int = 5, alpha: float = 0.6,
+                extra: Tensor | None = None) -> tuple[list[list[int]], Tensor]:
+    """Beam search batched across sentences and beams: every step is one model call on B*K rows.
+
+    Returns the best hypothesis per sentence (by log-probability / length penalty) and its summed
+    log-probability. A finished beam keeps its score and can only be extended by padding.
+    """
+    was_training = model.training
+    model.eval()
+    batch, device = src.size(0), src.device
+    limit = output_limit(src, max_len)
+    rows = torch.arange(batch, device=device).repeat_interleave(beam)  # beam k of sentence b is row b*K + k
+    state = model.start(src[rows], None if extra is None else extra[rows])
+    scores = torch.full((batch, beam), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # all beams start identical: keep only the first alive
+    tokens = bos_column(batch * beam, device)
+    history = torch.zeros(batch * beam, 0, dtype=torch.long, device=device)
+    finished = torch.zeros(batch * beam, dtype=torch.bool, device=device)
+    lengths = torch.zeros(batch * beam, dtype=torch.long, device=device)
+    for _ in range(limit):
+        logp = model.step(tokens, state)  # (B*K, V)
+        vocab = logp.size(-1)
+        # Finished beams: one continuation (PAD) at no cost, so they keep their score and their place.
+        logp[finished] = float("-inf")
+        logp[finished, PAD_ID] = 0.0
+        candidates = (scores.view(-1, 1) + logp).view(batch, beam * vocab)
+        scores, flat = candidates.topk(beam, dim=-1)
+        origin = (flat // vocab) + torch.arange(batch, device=device)[:, None] * beam  # row each survivor extends
+        tokens = (flat % vocab).view(-1)
+        origin = origin.view(-1)
+        state.select(origin)
+        history = torch.cat([history[origin], tokens[:, None]], dim=1)
+        was_finished = finished[origin]
+        lengths = lengths[origin] + (~was_finished).long()  # counts real tokens and the EOS
+        finished = was_finished | (tokens == EOS_ID)
+        if finished.all():
+            break
+    normalised = scores.view(-1) / length_penalty(lengths, alpha)
+    best = normalised.view(batch, beam).argmax(dim=-1) + torch.arange(batch, device=device) * beam
+    outputs = []
+    for row in best.tolist():
+        ids = history[row].tolist()
+        outputs.append([t for t in ids[: ids.index(EOS_ID)] if t != PAD_ID] if EOS_ID in ids else [t for t in ids if t != PAD_ID])
+    model.train(was_training)
+    return outputs, scores.view(-1)[best]

@@ -1,4 +1,4 @@
-"""Tiny real data for model tests: 200 Multi30k pairs / DailyDialog examples, tokenized with a small vocab."""
+"""Tiny real data and configs for model tests: 200 Multi30k pairs / DailyDialog examples, a small vocab."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ TINY_TRAINER = {
 
 def make_workspace(root: Path, raw: Path, task: str, train_rows: int = 200) -> Path:
     """root/data/processed/<task>/{spm.model, train.npz, valid.npz} from the real slices."""
-    interim = root / "interim"
+    interim = root / "data" / "interim" / task
     if task == "translation":
         ingest(task, TranslationDataConfig("en", "de", False), raw / "multi30k", interim, root / "r.json")
     else:
@@ -30,7 +30,9 @@ def make_workspace(root: Path, raw: Path, task: str, train_rows: int = 200) -> P
     train_sentencepiece(training_sentences(task, train), out / "spm.model", TokenizeConfig(500, "unigram", 1.0, 1))
     tokenizer = Tokenizer(out / "spm.model")
     save_encoded(out / "train.npz", encode_split(tokenizer, task, train))
-    save_encoded(out / "valid.npz", encode_split(tokenizer, task, read_jsonl(interim / "valid.jsonl")))
+    for split in interim.glob("*.jsonl"):
+        if split.stem != "train":
+            save_encoded(out / f"{split.stem}.npz", encode_split(tokenizer, task, read_jsonl(split)))
     return root
 
 
@@ -46,3 +48,7 @@ def tiny_params(task: str = "translation", **trainer_overrides) -> dict:
             spec["gan"]["discriminator"].update(d_model=32, ffn=64, layers=1)
             spec["gan"]["d_pretrain_steps"] = 6
     return params
+
+
+TINY_EVALUATE = {"beam": 3, "length_penalty": 0.0, "batch_tokens": 800, "samples": 3, "temperature": 1.0, "top_k": 0,
+                 "top_p": 0.9, "max_contexts": 20, "report_examples": 5, "seed": 7}

@@ -1,0 +1,121 @@
+"""Evaluate one trained model on its task's test data: decode, score, and collect sample outputs."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from seqgen.data.tokenization import Tokenizer, load_encoded
+from seqgen.decoding import beam_search, generate
+from seqgen.evaluation.metrics import corpus_bleu, corpus_chrf, distinct_n, multi_sample_bleu
+from seqgen.io import read_jsonl
+from seqgen.models.store import LoadedModel
+from seqgen.training.batching import evaluation_batches
+
+TEST_SETS = {"translation": {"test_2016_flickr": "test", "test_2017_flickr": "test2017"}, "dialogue": {"test": "test"}}
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    beam: int  # beam size of the primary output
+    length_penalty: float  # GNMT alpha (0: raw log-probability)
+    batch_tokens: int  # source tokens per decoding batch
+    samples: int  # dialogue: sampled responses per context (DialogWAE: 10)
+    temperature: float  # sampling temperature
+    top_k: int  # sampling: keep the k most likely tokens (0: all)
+    top_p: float  # sampling: nucleus mass (1.0: all)
+    max_contexts: int  # dialogue: contexts used for the sampled metrics (0: the whole test set)
+    report_examples: int  # examples written to reports/samples/
+    seed: int  # for sampled outputs
+
+
+def encode_sources(task: str, tokenizer: Tokenizer, examples: Sequence[dict], max_len: int) -> list[list[int]]:
+    ids = tokenizer.encode_context([e["context"] for e in examples]) if task == "dialogue" else tokenizer.encode([e["source"] for e in examples])
+    return [s[-max_len:] for s in ids]  # over-long inputs keep their most recent tokens, as in training
+
+
+def _batches(sources: list[list[int]], batch_tokens: int):
+    """Length-sorted batches of (original positions, padded source tensor)."""
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+    start = 0
+    while start < len(order):
+        end, longest = start + 1, max(1, len(sources[order[start]]))
+        while end < len(order) and (end - start + 1) * max(longest, len(sources[order[end]])) <= batch_tokens:
+            longest = max(longest, len(sources[order[end]]))
+            end += 1
+        chosen = order[start:end]
+        src = torch.zeros(len(chosen), max(1, longest), dtype=torch.long)
+        for row, i in enumerate(chosen):
+            src[row, : len(sources[i])] = torch.tensor(sources[i], dtype=torch.long)
+        yield chosen, src
+        start = end
+
+
+def decode(loaded: LoadedModel, sources: list[list[int]], cfg: EvaluateConfig, *, sample: bool = False, beam: int | None = None) -> list[list[int]]:
+    """Output ids for every source, in input order. beam > 1: beam search; sample: sampling (the VAE
+    samples z and decodes greedily); otherwise greedy. The VAE decodes with z = prior mean unless sampling."""
+    out: list[list[int]] = [[] for _ in sources]
+    max_len = loaded.seq2seq.cfg.max_len
+    with torch.no_grad():
+        for chosen, src in _batches(sources, cfg.batch_tokens):
+            extra = loaded.model.decoder_extra(src, sample=sample) if loaded.family == "vae" else None
+            if beam and beam > 1 and not sample:
+                ids, _ = beam_search(loaded.seq2seq, src, max_len, beam=beam, alpha=cfg.length_penalty, extra=extra)
+            elif sample and loaded.family != "vae":
+                ids, _ = generate(loaded.seq2seq, src, max_len, sample=True, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p)
+            else:
+                ids, _ = generate(loaded.seq2seq, src, max_len, extra=extra)
+            for position, hypothesis in zip(chosen, ids):
+                out[position] = hypothesis
+    return out
+
+
+def perplexity(loaded: LoadedModel, split_path: Path, batch_tokens: int) -> float:
+    """Teacher-forced test perplexity; for the VAE exp(-ELBO/tokens), an upper bound on it."""
+    from seqgen.training.objectives import MLEObjective, VAEObjective
+
+    batches = evaluation_batches(load_encoded(split_path), batch_tokens, loaded.seq2seq.cfg.max_len)
+    loaded.model.eval()
+    if loaded.family == "vae":
+        return VAEObjective(loaded.model, None).validate(batches)["valid_ppl_elbo_bound"]
+    return MLEObjective(loaded.model).validate(batches)["valid_ppl"]
+
+
+def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateConfig) -> tuple[dict[str, Any], list[dict]]:
+    """(metrics, sample rows) for one model on its task's test set(s)."""
+    torch.manual_seed(cfg.seed)
+    tokenizer = Tokenizer(loaded.tokenizer_path)
+    max_len = loaded.seq2seq.cfg.max_len
+    metrics: dict[str, Any] = {"task": loaded.task, "family": loaded.family}
+    samples: list[dict] = []
+    for name, split in TEST_SETS[loaded.task].items():
+        examples = read_jsonl(interim / f"{split}.jsonl")
+        references = [e["target"] for e in examples]
+        sources = encode_sources(loaded.task, tokenizer, examples, max_len)
+        hypotheses = tokenizer.decode(decode(loaded, sources, cfg, beam=cfg.beam))
+        bleu, bleu_signature = corpus_bleu(hypotheses, references)
+        entry: dict[str, Any] = {"bleu": bleu, "bleu_signature": bleu_signature, "examples": len(examples)}
+        if loaded.task == "translation":
+            entry["chrf"], entry["chrf_signature"] = corpus_chrf(hypotheses, references)
+        else:
+            contexts = examples if cfg.max_contexts == 0 else examples[: cfg.max_contexts]
+            sampled = [tokenizer.decode(decode(loaded, sources[: len(contexts)], cfg, sample=True)) for _ in range(cfg.samples)]
+            per_context = [list(group) for group in zip(*sampled)]
+            entry.update(multi_sample_bleu(per_context, references[: len(contexts)]))
+            flat = [s for group in per_context for s in group]
+            entry.update(distinct_1=distinct_n(flat, 1), distinct_2=distinct_n(flat, 2), contexts_sampled=len(contexts), samples_per_context=cfg.samples)
+        metrics[name] = entry
+        for i, example in enumerate(examples[: cfg.report_examples]):
+            row = {"test_set": name, "id": example["id"], "source": example.get("source") or example.get("context"), "reference": references[i], "hypothesis": hypotheses[i]}
+            if loaded.task == "dialogue":
+                row["samples"] = per_context[i] if i < len(per_context) else []
+            samples.append(row)
+    primary = metrics[next(iter(TEST_SETS[loaded.task]))]
+    metrics.update({k: primary[k] for k in primary if k not in ("examples", "chrf_signature")})
+    metrics["ppl"] = perplexity(loaded, processed / "test.npz", cfg.batch_tokens)
+    metrics["ppl_kind"] = "ELBO upper bound (one posterior sample)" if loaded.family == "vae" else "teacher-forced"
+    metrics["decoding"] = {"beam": cfg.beam, "length_penalty": cfg.length_penalty, "vae_z": "prior mean" if loaded.family == "vae" else None}
+    return metrics, samples

@@ -1,0 +1,47 @@
+"""Stage `evaluate@<task>-<family>`: score models/<task>-<family> on the test data.
+
+Writes metrics/<task>-<family>.json (DVC metrics) and reports/samples/<task>-<family>.jsonl (source,
+reference, hypothesis; sampled responses for dialogue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from seqgen.config import TASKS, from_mapping, load_params, section, with_profile
+from seqgen.stages.common import log, run_stage
+from seqgen.stages.train import FAMILIES
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m seqgen.stages.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", choices=TASKS)
+    parser.add_argument("family", choices=FAMILIES)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        import torch
+
+        from seqgen.evaluation.evaluate import EvaluateConfig, evaluate
+        from seqgen.io import write_json_atomic, write_jsonl_atomic
+        from seqgen.models.store import load_model_dir
+
+        params = with_profile(load_params(args.params))
+        cfg = from_mapping(EvaluateConfig, section(params, f"evaluate.{args.task}"), f"evaluate.{args.task}")
+        torch.set_num_threads(section(params, "train.run.threads"))
+        name = f"{args.task}-{args.family}"
+        loaded = load_model_dir(Path("models") / name)
+        metrics, samples = evaluate(loaded, Path("data/interim") / args.task, Path("data/processed") / args.task, cfg)
+        write_json_atomic(Path("metrics") / f"{name}.json", metrics)
+        write_jsonl_atomic(Path("reports/samples") / f"{name}.jsonl", samples)
+        headline = {k: round(v, 3) for k, v in metrics.items() if isinstance(v, float)}
+        log("evaluate", f"{name}: {headline}")
+
+    return run_stage(f"evaluate@{args.task}-{args.family}", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
