@@ -87,7 +87,8 @@ def length_penalty(length: Tensor, alpha: float) -> Tensor:
 @torch.no_grad()
 def beam_search(model: Seq2Seq, src: Tensor, max_len: int, beam: int = 5, alpha: float = 0.6,
                 extra: Tensor | None = None) -> tuple[list[list[int]], Tensor]:
-    """Beam search batched across sentences and beams: every step is one model call on B*K rows.
+    """Beam search batched across sentences and beams: every step is one model call on the B*K rows of
+    the sentences still searching (a sentence leaves the batch once all its beams have finished).
 
     Returns the best hypothesis per sentence (by log-probability / length penalty) and its summed
     log-probability. A finished beam keeps its score and can only be extended by padding.
@@ -104,29 +105,47 @@ def beam_search(model: Seq2Seq, src: Tensor, max_len: int, beam: int = 5, alpha:
     history = torch.zeros(batch * beam, 0, dtype=torch.long, device=device)
     finished = torch.zeros(batch * beam, dtype=torch.bool, device=device)
     lengths = torch.zeros(batch * beam, dtype=torch.long, device=device)
+    active = torch.arange(batch, device=device)  # original index of each sentence still searching
+    outputs: list[list[int]] = [[] for _ in range(batch)]
+    best_scores = torch.zeros(batch, device=device)
+
+    def settle(sentences: Tensor) -> None:
+        """Record the best beam of the given (active-position) sentences."""
+        normalised = (scores[sentences] / length_penalty(lengths.view(-1, beam)[sentences], alpha))
+        pick = normalised.argmax(dim=-1)
+        for position, k in zip(sentences.tolist(), pick.tolist()):
+            ids = history[position * beam + k].tolist()
+            ids = ids[: ids.index(EOS_ID)] if EOS_ID in ids else ids
+            outputs[int(active[position])] = [t for t in ids if t != PAD_ID]
+            best_scores[active[position]] = scores[position, k]
+
     for _ in range(limit):
-        logp = model.step(tokens, state)  # (B*K, V)
+        n = active.numel()
+        logp = model.step(tokens, state)  # (n*K, V)
         vocab = logp.size(-1)
         # Finished beams: one continuation (PAD) at no cost, so they keep their score and their place.
         logp[finished] = float("-inf")
         logp[finished, PAD_ID] = 0.0
-        candidates = (scores.view(-1, 1) + logp).view(batch, beam * vocab)
+        candidates = (scores.view(-1, 1) + logp.float()).view(n, beam * vocab)
         scores, flat = candidates.topk(beam, dim=-1)
-        origin = (flat // vocab) + torch.arange(batch, device=device)[:, None] * beam  # row each survivor extends
+        origin = ((flat // vocab) + torch.arange(n, device=device)[:, None] * beam).view(-1)  # row each survivor extends
         tokens = (flat % vocab).view(-1)
-        origin = origin.view(-1)
-        state.select(origin)
+        state.select(origin, memory=False)  # beams move only within their sentence
         history = torch.cat([history[origin], tokens[:, None]], dim=1)
         was_finished = finished[origin]
         lengths = lengths[origin] + (~was_finished).long()  # counts real tokens and the EOS
         finished = was_finished | (tokens == EOS_ID)
-        if finished.all():
-            break
-    normalised = scores.view(-1) / length_penalty(lengths, alpha)
-    best = normalised.view(batch, beam).argmax(dim=-1) + torch.arange(batch, device=device) * beam
-    outputs = []
-    for row in best.tolist():
-        ids = history[row].tolist()
-        outputs.append([t for t in ids[: ids.index(EOS_ID)] if t != PAD_ID] if EOS_ID in ids else [t for t in ids if t != PAD_ID])
+        done = finished.view(n, beam).all(dim=1)
+        if done.any():
+            settle(done.nonzero().squeeze(1))
+            keep = (~done).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            keep_rows = (keep[:, None] * beam + torch.arange(beam, device=device)).view(-1)
+            state.select(keep_rows)
+            scores, active = scores[keep], active[keep]
+            tokens, history, finished, lengths = tokens[keep_rows], history[keep_rows], finished[keep_rows], lengths[keep_rows]
+    else:
+        settle(torch.arange(active.numel(), device=device))  # reached the length limit
     model.train(was_training)
-    return outputs, scores.view(-1)[best]
+    return outputs, best_scores

@@ -148,14 +148,19 @@ class DecoderState:
     position: int = 0
     extra: Tensor | None = None  # added to every decoder input embedding (the VAE's z)
 
-    def select(self, index: Tensor) -> None:
-        """Keep only (or reorder to) the batch rows in `index` (beam search, finished sentences)."""
-        self.memory_kv = [(k[index], v[index]) for k, v in self.memory_kv]
-        self.memory_mask = self.memory_mask[index]
+    def select(self, index: Tensor, memory: bool = True) -> None:
+        """Keep only (or reorder to) the batch rows in `index` (beam search, finished sentences).
+
+        memory=False leaves the encoder side alone: right when rows are only reordered among beams of
+        the same sentence, which share identical memory (and copying it every step was most of the cost).
+        """
+        if memory:
+            self.memory_kv = [(k[index], v[index]) for k, v in self.memory_kv]
+            self.memory_mask = self.memory_mask[index]
         for cache in self.caches:
             for key in list(cache):
                 cache[key] = cache[key][index]
-        if self.extra is not None:
+        if self.extra is not None and memory:
             self.extra = self.extra[index]
 
 

@@ -1,0 +1,89 @@
+"""Stage `report`: PNG charts that need no network (DVC's HTML plots load their chart library from a CDN).
+
+Reads metrics/*.json and plots/train/*.tsv; writes plots/png/metrics.png (BLEU and friends per model) and
+plots/png/train-<task>-<family>.png (training curves).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from seqgen.stages.common import log, run_stage
+
+OUT = Path("plots/png")
+
+
+def metrics_chart(metrics: dict[str, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = {"translation": ["bleu", "chrf"], "dialogue": ["bleu", "bleu_f1", "distinct_2"]}
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for axis, (task, keys) in zip(axes, tasks.items()):
+        names = sorted(n for n in metrics if n.startswith(task))
+        width = 0.8 / max(1, len(keys))
+        for k, key in enumerate(keys):
+            scale = 100.0 if key in ("bleu_f1", "distinct_2") else 1.0  # 0-1 metrics drawn as percentages
+            values = [float(metrics[n].get(key, 0.0)) * scale for n in names]
+            bars = axis.bar([i + k * width for i in range(len(names))], values, width, label=key + (" (x100)" if scale > 1 else ""))
+            axis.bar_label(bars, fmt="%.1f", fontsize=7)
+        axis.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(names))], [n.split("-", 1)[1] for n in names])
+        axis.set_title(f"{task} (test)")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def training_chart(tsv: Path, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(tsv, newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    series = [c for c in ("loss", "kl", "d_accuracy", "reward") if rows and c in rows[0]]
+    valid = [c for c in rows[0] if c.startswith("valid_") and c != "valid_active_units"] if rows else []
+    figure, axes = plt.subplots(1, 1 + bool(valid), figsize=(10 if valid else 5, 3.6), squeeze=False)
+    for column in series:
+        points = [(int(r["step"]), float(r[column])) for r in rows if r.get(column)]
+        axes[0][0].plot(*zip(*points), label=column) if points else None
+    axes[0][0].set_xlabel("step")
+    axes[0][0].legend(fontsize=8)
+    axes[0][0].set_title(tsv.stem + " (train)")
+    for column in valid:
+        points = [(int(r["step"]), float(r[column])) for r in rows if r.get(column)]
+        if points:
+            axes[0][1].plot(*zip(*points), marker="o", label=column)
+    if valid:
+        axes[0][1].set_xlabel("step")
+        axes[0][1].legend(fontsize=8)
+        axes[0][1].set_title("validation")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m seqgen.stages.report", description=__doc__).parse_args(argv)
+
+    def body() -> None:
+        OUT.mkdir(parents=True, exist_ok=True)
+        metrics = {p.stem: json.loads(p.read_text()) for p in sorted(Path("metrics").glob("*.json"))}
+        metrics_chart(metrics, OUT / "metrics.png")
+        for tsv in sorted(Path("plots/train").glob("*.tsv")):
+            training_chart(tsv, OUT / f"train-{tsv.stem}.png")
+        log("report", f"wrote {len(list(OUT.glob('*.png')))} charts under {OUT}")
+
+    return run_stage("report", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
