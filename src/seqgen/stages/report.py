@@ -1,7 +1,8 @@
 """Stage `report`: PNG charts that need no network (DVC's HTML plots load their chart library from a CDN).
 
 Reads metrics/*.json and plots/train/*.tsv; writes plots/png/metrics.png (BLEU and friends per model) and
-plots/png/train-<task>-<family>.png (training curves).
+plots/png/train-<task>-<family>.png (training curves), and logs the charts and the metrics of every model
+to an MLflow run (the embedded SQLite store by default; `MLFLOW_TRACKING_URI` overrides; `--no-mlflow`).
 """
 
 from __future__ import annotations
@@ -71,8 +72,24 @@ def training_chart(tsv: Path, path: Path) -> None:
     plt.close(figure)
 
 
+def log_to_mlflow(metrics: dict[str, dict]) -> str:
+    import mlflow
+
+    from seqgen.tracking import configure
+
+    configure()
+    with mlflow.start_run(run_name="report") as run:
+        mlflow.set_tag("seqgen.stage", "report")
+        for name, values in metrics.items():
+            mlflow.log_metrics({f"{name}.{k}": float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        mlflow.log_artifacts(str(OUT), artifact_path="charts")
+        return run.info.run_id
+
+
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(prog="python -m seqgen.stages.report", description=__doc__).parse_args(argv)
+    parser = argparse.ArgumentParser(prog="python -m seqgen.stages.report", description=__doc__)
+    parser.add_argument("--no-mlflow", action="store_true", help="only write the PNG files")
+    args = parser.parse_args(argv)
 
     def body() -> None:
         OUT.mkdir(parents=True, exist_ok=True)
@@ -81,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         for tsv in sorted(Path("plots/train").glob("*.tsv")):
             training_chart(tsv, OUT / f"train-{tsv.stem}.png")
         log("report", f"wrote {len(list(OUT.glob('*.png')))} charts under {OUT}")
+        if not args.no_mlflow:
+            log("report", f"logged charts and metrics to MLflow run {log_to_mlflow(metrics)}")
 
     return run_stage("report", body)
 
