@@ -128,9 +128,9 @@ def with_profile(params: dict[str, Any], path: Path = DEFAULT_PARAMS) -> dict[st
     import copy
 
     name = params.get("profile", "default")
-    if name == "default":
-        return params
     profiles = params.get("profiles") or {}
+    if name == "default" and not profiles.get("default"):
+        return params
     if name not in profiles:
         raise ConfigError(f"{path}: profile {name!r} is not defined under 'profiles' (have: {', '.join(profiles) or 'none'})")
     result = copy.deepcopy(params)

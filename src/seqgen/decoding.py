@@ -88,7 +88,8 @@ def length_penalty(length: Tensor, alpha: float) -> Tensor:
 def beam_search(model: Seq2Seq, src: Tensor, max_len: int, beam: int = 5, alpha: float = 0.6,
                 extra: Tensor | None = None) -> tuple[list[list[int]], Tensor]:
     """Beam search batched across sentences and beams: every step is one model call on the B*K rows of
-    the sentences still searching (a sentence leaves the batch once all its beams have finished).
+    the sentences still searching (a sentence leaves the batch once no unfinished beam can beat its best
+    finished one).
 
     Returns the best hypothesis per sentence (by log-probability / length penalty) and its summed
     log-probability. A finished beam keeps its score and can only be extended by padding.
@@ -135,7 +136,12 @@ def beam_search(model: Seq2Seq, src: Tensor, max_len: int, beam: int = 5, alpha:
         was_finished = finished[origin]
         lengths = lengths[origin] + (~was_finished).long()  # counts real tokens and the EOS
         finished = was_finished | (tokens == EOS_ID)
-        done = finished.view(n, beam).all(dim=1)
+        # A sentence is done when no unfinished beam can still beat its best finished one: log-probs only
+        # fall, and the length penalty grows with length, so score / lp(limit) bounds every alive beam.
+        penalised = scores.view(-1) / length_penalty(lengths, alpha)
+        best_finished = torch.where(finished, penalised, float("-inf")).view(n, beam).max(dim=1).values
+        bound = torch.where(finished, float("-inf"), scores.view(-1) / length_penalty(torch.tensor(limit), alpha)).view(n, beam).max(dim=1).values
+        done = best_finished >= bound
         if done.any():
             settle(done.nonzero().squeeze(1))
             keep = (~done).nonzero().squeeze(1)

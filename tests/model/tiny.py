@@ -51,4 +51,4 @@ def tiny_params(task: str = "translation", **trainer_overrides) -> dict:
 
 
 TINY_EVALUATE = {"beam": 3, "length_penalty": 0.0, "batch_tokens": 800, "samples": 3, "temperature": 1.0, "top_k": 0,
-                 "top_p": 0.9, "max_contexts": 20, "report_examples": 5, "seed": 7}
+                 "top_p": 0.9, "max_contexts": 20, "report_examples": 5, "seed": 7, "max_output_tokens": 64}

@@ -30,6 +30,7 @@ class EvaluateConfig:
     max_contexts: int  # dialogue: contexts used for the sampled metrics (0: the whole test set)
     report_examples: int  # examples written to reports/samples/
     seed: int  # for sampled outputs
+    max_output_tokens: int  # cap on generated tokens (also 1.5 x source + 10)
     precision: str = "auto"  # auto: bf16 autocast where the hardware has it; bf16; fp32
 
 
@@ -61,7 +62,7 @@ def decode(loaded: LoadedModel, sources: list[list[int]], cfg: EvaluateConfig, *
     from seqgen.training.trainer import use_bf16
 
     out: list[list[int]] = [[] for _ in sources]
-    max_len = loaded.seq2seq.cfg.max_len
+    max_len = min(loaded.seq2seq.cfg.max_len, cfg.max_output_tokens)
     device = next(loaded.model.parameters()).device
     bf16 = use_bf16(cfg.precision, device)
     from torch.nn.attention import SDPBackend, sdpa_kernel
