@@ -23,3 +23,18 @@ def raw_slices(tmp_path_factory) -> Path:
     make_multi30k_slice(root / "multi30k")
     make_dailydialog_slice(root / "dailydialog")
     return root
+
+
+@pytest.fixture(scope="session")
+def translation_ws(tmp_path_factory, raw_slices) -> Path:
+    """A tiny translation workspace (data/interim, data/processed) from the real slices (see tiny.py)."""
+    from tiny import make_workspace
+
+    return make_workspace(tmp_path_factory.mktemp("ws-translation"), raw_slices, "translation")
+
+
+@pytest.fixture(scope="session")
+def dialogue_ws(tmp_path_factory, raw_slices) -> Path:
+    from tiny import make_workspace
+
+    return make_workspace(tmp_path_factory.mktemp("ws-dialogue"), raw_slices, "dialogue")

@@ -29,7 +29,45 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
         if name == "ingest":
             sub.add_argument("--raw-dir", help="folder with the raw corpus files (default: the DVC import for the task)")
+    add_registry_commands(commands)
+    add_model_commands(commands)
     return parser
+
+
+def add_registry_commands(commands) -> None:
+    registry = commands.add_parser("registry", help="the MLflow Model Registry: show, promote, roll back",
+                                   description="Inspect and change the champion of the registered models "
+                                   "(the store: MLFLOW_TRACKING_URI, default the project's mlflow.db).")
+    actions = registry.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="versions, aliases, metrics, data version and gate decision of each model")
+    show.add_argument("name", nargs="?", help="one registered model, e.g. translation-gan (default: all)")
+    show.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    promote = actions.add_parser("promote", help="make VERSION the champion, if it passes the promotion gate",
+                                 description="Run the promotion gate for one version by hand (params: registry.<task>); "
+                                 "the champion is re-evaluated on the current test data where it was measured on other data.")
+    promote.add_argument("name", help="registered model, e.g. translation-gan")
+    promote.add_argument("version", help="version number")
+    promote.add_argument("--force", action="store_true", help="promote even if the gate refuses (recorded as forced)")
+    promote.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    rollback = actions.add_parser("rollback", help="give the champion alias back to the previous champion",
+                                  description="Restore the version the current champion replaced (from the audit trail).")
+    rollback.add_argument("name", help="registered model, e.g. translation-gan")
+
+
+def add_model_commands(commands) -> None:
+    translate = commands.add_parser("translate", help="translate English sentences to German with a registered model",
+                                    description="Translate sentences given as arguments, or one per line from --input "
+                                    "(- for stdin); prints one translation per line.")
+    translate.add_argument("sentences", nargs="*", help="sentences to translate")
+    translate.add_argument("--input", help="file with one sentence per line, - for stdin")
+    translate.add_argument("--model", default="models:/translation-gan@champion",
+                           help="MLflow model URI or a trained model folder (default: %(default)s)")
+    chat = commands.add_parser("chat", help="talk to a registered dialogue model (a REPL)",
+                               description="Type a line, get a response; the last turns are the context. "
+                               "/reset forgets the context; /quit, an empty line or Ctrl-D ends.")
+    chat.add_argument("--model", default="models:/dialogue-gan@champion",
+                      help="MLflow model URI or a trained model folder (default: %(default)s)")
+    chat.add_argument("--turns", type=int, default=3, help="context turns kept (default: %(default)s)")
 
 
 RAW_DIRS = {"translation": "data/raw/multi30k", "dialogue": "data/raw/dailydialog"}
@@ -45,7 +83,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ingest":
             stage_argv += ["--raw-dir", args.raw_dir or RAW_DIRS[args.task]]
         return stage.main(stage_argv)
-    return 2
+    from seqgen.errors import SeqgenError
+
+    try:
+        if args.command == "registry":
+            from seqgen.commands import registry_command
+
+            return registry_command(args)
+        from seqgen.commands import chat_command, translate_command
+
+        return translate_command(args) if args.command == "translate" else chat_command(args)
+    except SeqgenError as err:
+        print(f"seqgen {args.command}: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

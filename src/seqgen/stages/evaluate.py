@@ -15,6 +15,21 @@ from seqgen.stages.common import log, run_stage
 from seqgen.stages.train import FAMILIES
 
 
+def log_evaluation_run(task: str, family: str, params: dict, metrics: dict, root: Path = Path(".")) -> None:
+    """The evaluation in MLflow: decoding params, every numeric metric (per test set too), the samples."""
+    import mlflow
+
+    from seqgen.tracking import flatten, stage_run
+
+    name = f"{task}-{family}"
+    with stage_run(f"evaluate@{name}", task, params, {"evaluate": params["evaluate"][task]}, root):
+        mlflow.set_tag("model", name)
+        numbers = {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        mlflow.log_metrics(numbers)
+        mlflow.log_artifact(str(root / "metrics" / f"{name}.json"))
+        mlflow.log_artifact(str(root / "reports" / "samples" / f"{name}.jsonl"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seqgen.stages.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=TASKS)
@@ -39,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         write_jsonl_atomic(Path("reports/samples") / f"{name}.jsonl", samples)
         headline = {k: round(v, 3) for k, v in metrics.items() if isinstance(v, float)}
         log("evaluate", f"{name}: {headline}")
+        log_evaluation_run(args.task, args.family, params, metrics)
 
     return run_stage(f"evaluate@{args.task}-{args.family}", body)
 

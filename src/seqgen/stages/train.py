@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import subprocess
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,14 +25,6 @@ class FamilyParams:
     trainer: Any  # TrainConfig
     vae: Any = None  # VAEConfig, vae family only
     gan: Any = None  # GANConfig, gan family only
-
-
-def git_state() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        result = subprocess.run(["git", *args], capture_output=True, text=True)
-        return result.stdout.strip() if result.returncode == 0 else ""
-
-    return {"git_commit": git("rev-parse", "HEAD") or "unknown", "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
 def build_job(task: str, family: str, params: dict, root: Path = Path("."), stop_after: int | None = None):
@@ -120,13 +112,41 @@ def train(task: str, family: str, params: dict, root: Path = Path("."), stop_aft
     try:
         summary = trainer.fit()
         if summary["finished"] and trainer.rank == 0:
-            summary.update(git_state(), profile=params.get("profile", "default"), data_md5=fingerprint["data"], warm_start_md5=fingerprint.get("warm_start"))
+            from seqgen.tracking import git_state
+
+            summary.update(git_state(root), profile=params.get("profile", "default"), data_md5=fingerprint["data"], warm_start_md5=fingerprint.get("warm_start"))
             save_model_dir(root / "models" / f"{task}-{family}", family, task, job.objective.model, trainer.final_state_dict(), model_cfg, tokenizer_path, summary)
             trainer.cleanup()
         distributed.barrier()
     finally:
         distributed.shutdown()
     return summary
+
+
+def log_training_run(task: str, family: str, params: dict, root: Path = Path(".")) -> None:
+    """The finished run in MLflow: params, the per-step curves from plots/train, the training summary."""
+    import csv
+
+    import mlflow
+
+    from seqgen.tracking import stage_run
+
+    name = f"{task}-{family}"
+    logged = {"model": params["model"][task], "train": {"run": params["train"]["run"], **params["train"][task][family]}}
+    with stage_run(f"train@{name}", task, params, logged, root):
+        mlflow.set_tag("model", name)
+        curves = root / "plots" / "train" / f"{name}.tsv"
+        rows = list(csv.DictReader(curves.open(encoding="utf-8"), delimiter="\t")) if curves.is_file() else []
+        history = [
+            mlflow.entities.Metric(key, float(value), 0, int(row["step"]))
+            for row in rows for key, value in row.items() if key != "step" and value not in ("", None)
+        ]
+        client, run_id = mlflow.MlflowClient(), mlflow.active_run().info.run_id
+        for start in range(0, len(history), 1000):  # MLflow takes at most 1000 metrics per batch
+            client.log_batch(run_id, metrics=history[start : start + 1000])
+        for artifact in (curves, root / "models" / name / "training.json"):
+            if artifact.is_file():
+                mlflow.log_artifact(str(artifact))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,8 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> None:
-        summary = train(args.task, args.family, with_profile(load_params(args.params)))
+        params = with_profile(load_params(args.params))
+        summary = train(args.task, args.family, params)
         print(f"[train {args.task}-{args.family}] {summary['steps']} steps, {summary['tokens_per_s']} target tokens/s, final {summary['final']}", file=sys.stderr)
+        if summary.get("finished") and int(os.environ.get("RANK", "0")) == 0:
+            log_training_run(args.task, args.family, params)
 
     return run_stage(f"train@{args.task}-{args.family}", body)
 

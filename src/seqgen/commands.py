@@ -1,0 +1,156 @@
+"""The bodies of `seqgen registry ...`, `seqgen translate` and `seqgen chat` (argument parsing is in cli.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Iterable
+
+from seqgen.errors import SeqgenError
+
+
+def load_predictor(uri: str) -> Callable[[list[str]], list[str]]:
+    """A function from input strings to outputs: a trained model folder, or any MLflow model URI
+    (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/...), loaded from exactly that place."""
+    from seqgen.inference import InputError
+
+    folder = Path(uri)
+    if folder.is_dir() and (folder / "config.json").is_file():
+        from seqgen.inference import Generator
+
+        generator = Generator(folder)
+
+        def predict_local(texts: list[str]) -> list[str]:
+            try:
+                return generator(texts)
+            except InputError as err:
+                raise SeqgenError(str(err)) from None
+
+        return predict_local
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from seqgen.tracking import configure
+
+    configure()
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as err:
+        raise SeqgenError(f"cannot load model {uri!r}: {str(err).splitlines()[0]}") from None
+
+    def predict(texts: list[str]) -> list[str]:
+        try:
+            return list(model.predict(texts))
+        except MlflowException as err:
+            raise SeqgenError(str(err).splitlines()[0]) from None
+
+    return predict
+
+
+def _lines(args) -> Iterable[str]:
+    if args.sentences and args.input:
+        raise SeqgenError("give sentences as arguments or --input, not both")
+    if args.sentences:
+        return args.sentences
+    if not args.input:
+        raise SeqgenError("nothing to translate: give sentences as arguments, or --input FILE (- for stdin)")
+    if args.input == "-":
+        return (line.rstrip("\n") for line in sys.stdin)
+    path = Path(args.input)
+    if not path.is_file():
+        raise SeqgenError(f"--input {path}: no such file")
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def translate_command(args) -> int:
+    """One translation per input line, in order; an empty input line gives an empty output line."""
+    from seqgen.inference import MAX_BATCH
+
+    predict = load_predictor(args.model)
+    batch: list[str] = []
+
+    def flush() -> None:
+        texts = [t for t in batch if t.strip()]
+        outputs = iter(predict(texts)) if texts else iter(())
+        for text in batch:
+            print(next(outputs) if text.strip() else "", flush=True)
+        batch.clear()
+
+    for line in _lines(args):
+        batch.append(line)
+        if len(batch) >= min(MAX_BATCH, 64) or args.input == "-":  # stdin: answer each line as it comes
+            flush()
+    flush()
+    return 0
+
+
+def chat_command(args, read: Callable[[str], str] = input) -> int:
+    from seqgen.inference import TURN_SEPARATOR
+
+    if args.turns < 1:
+        raise SeqgenError("--turns must be at least 1")
+    predict = load_predictor(args.model)
+    history: list[str] = []
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("seqgen chat: type a line; /reset forgets the context, /quit ends.", file=sys.stderr)
+    while True:
+        try:
+            line = read("you> " if interactive else "").strip()
+        except EOFError:
+            break
+        if line in ("", "/quit"):
+            break
+        if line == "/reset":
+            history.clear()
+            continue
+        history = (history + [line])[-args.turns:]
+        reply = predict([f" {TURN_SEPARATOR} ".join(history)])[0]
+        history = (history + [reply])[-args.turns:]
+        print(f"bot> {reply}" if interactive else reply, flush=True)
+    return 0
+
+
+def registry_command(args) -> int:
+    from seqgen.registry.register import describe, rollback
+    from seqgen.tracking import configure
+
+    configure()
+    if args.action == "show":
+        rows = describe(args.name)
+        if args.json:
+            print(json.dumps(rows, indent=1))
+            return 0
+        if not rows:
+            print("no registered models (run `dvc repro` to train, evaluate and register)")
+        for row in rows:
+            metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(row["metrics"].items()) if k in ("bleu", "chrf", "bleu_f1", "distinct_2", "ppl"))
+            data = ", ".join(f"{path.removeprefix('data/')} {md5[:8]}" for path, md5 in row["data"].items())
+            aliases = ",".join(row["aliases"]) or "-"
+            print(f"{row['model']:<16} v{row['version']:<3} {aliases:<22} {metrics}  | data {data} | git {str(row['git_commit'])[:8]} "
+                  f"| {row['profile']} | gate: {row['gate'] or '-'}")
+        return 0
+    if args.action == "rollback":
+        demoted, restored = rollback(args.name)
+        print(f"{args.name}: champion is version {restored} again (version {demoted} demoted)")
+        return 0
+    return promote_by_hand(args.name, args.version, args.force, Path(args.params))
+
+
+def promote_by_hand(name: str, version: str, force: bool, params_path: Path) -> int:
+    from seqgen.config import TASKS, from_mapping, load_params, section, with_profile
+    from seqgen.registry.gate import GateConfig
+    from seqgen.registry.register import gate, registry_lock, test_data_version
+    from seqgen.stages.register import reevaluator
+
+    task = name.split("-", 1)[0]
+    if task not in TASKS:
+        raise SeqgenError(f"{name!r} is not a seqgen model name (<task>-<family>, task one of {', '.join(TASKS)})")
+    params = with_profile(load_params(params_path))
+    cfg = from_mapping(GateConfig, section(params, f"registry.{task}"), f"registry.{task}")
+    root = Path(".")
+    with registry_lock(root):
+        result = gate(name, str(version), cfg, test_data_version(root / "data" / "interim" / task), reevaluator(task, params, root), root, force=force)
+    print(f"{name} version {version}: {result.decision.reason}; champion: {result.champion_after}")
+    return 0 if result.decision.promote or result.champion_after == str(version) else 3

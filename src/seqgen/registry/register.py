@@ -1,0 +1,269 @@
+"""The MLflow Model Registry side: register a trained model as `<task>-<family>` (alias `challenger`),
+run the promotion gate (alias `champion`), promote by hand, roll back, and show what is there.
+
+Audit trail: every gate decision is written as tags on the challenger's version (`gate.*`); a version that
+became champion records the one it replaced (`gate.previous_champion`), which is what rollback follows;
+rollbacks tag both versions (`rollback.*`). Each decision is also appended to reports/promotion/audit.jsonl.
+
+Registration is idempotent: a version carries the md5 of its model files (`model_md5`), and registering
+the same files again reuses that version, so a retry after a crash never duplicates a model. The gate
+runs under a file lock in the project, so concurrent register runs on this machine give exactly one
+champion (with a shared tracking server, run registrations from one place: the retrain flow).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from seqgen.errors import SeqgenError
+from seqgen.registry.gate import Decision, GateConfig, decide
+
+PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
+MODEL_FILES = ("model.pt", "config.json", "tokenizer.model")
+EXAMPLES = {"translation": ["A man rides a bike down the street."], "dialogue": ["Hi, how are you today? __eou__ Fine, thanks. And you?"]}
+CHALLENGER, CHAMPION = "challenger", "champion"
+METRIC_TAG = "metric."
+
+
+class RegistryError(SeqgenError):
+    """A registry operation cannot be done as asked; the message says why."""
+
+
+def model_md5(model_dir: Path) -> str:
+    digest = hashlib.md5()
+    for name in MODEL_FILES:
+        path = Path(model_dir) / name
+        if not path.is_file():
+            raise RegistryError(f"{path}: missing (is {model_dir} a trained model folder?)")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_data_version(interim: Path) -> str:
+    """Which test data a metric was measured on: the sha256 of the task's test splits."""
+    digest = hashlib.sha256()
+    files = sorted(Path(interim).glob("test*.jsonl"))
+    if not files:
+        raise RegistryError(f"{interim}: no test*.jsonl files (run the ingest stage first)")
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def lock_path(root: Path) -> Path:
+    """One lock per store: beside a SQLite store (shared by every workspace that uses it, DVC's temporary
+    experiment copies included), else in the project."""
+    import mlflow
+
+    from seqgen.tracking import project_root
+
+    uri = mlflow.get_tracking_uri()
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):] + ".lock")
+    return project_root(root) / ".registry.lock"
+
+
+@contextlib.contextmanager
+def registry_lock(root: Path) -> Iterator[None]:
+    """Serialise registration and gate decisions (exactly one champion however many run at once)."""
+    path = lock_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _client():
+    import mlflow
+
+    return mlflow.MlflowClient()
+
+
+def find_version(name: str, md5: str):
+    """The registered version of `name` holding exactly these model files, if any."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = _client().search_model_versions(f"name = '{name}' and tag.model_md5 = '{md5}'")
+    except MlflowException:
+        return None
+    return min(versions, key=lambda v: int(v.version)) if versions else None
+
+
+def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], decoding: dict[str, Any], params: dict,
+                interim: Path, root: Path = Path(".")):
+    """Log the model as a pyfunc (models-from-code) and register it as a new version of `name`, tagged with
+    its lineage, metrics and test data version; returns the version (an existing one for the same files)."""
+    import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    from seqgen import __version__
+    from seqgen.tracking import lineage_tags, stage_run
+
+    md5 = model_md5(model_dir)
+    existing = find_version(name, md5)
+    if existing is not None:
+        return existing
+    tags = {**lineage_tags(task, params, root), "model_md5": md5, "test_data_version": test_data_version(interim),
+            **{f"{METRIC_TAG}{k}": repr(v) for k, v in numeric_metrics(metrics).items()}}
+    signature = ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema([ColSpec("string")]))
+    with tempfile.TemporaryDirectory(prefix="seqgen-register-") as tmp:
+        bundle = Path(tmp) / "model"
+        bundle.mkdir()
+        for file in MODEL_FILES:
+            shutil.copyfile(Path(model_dir) / file, bundle / file)
+        (bundle / "decoding.json").write_text(json.dumps(decoding, indent=1), encoding="utf-8")
+        with stage_run(f"register@{name}", task, params, {"registry": params.get("registry", {}).get(task, {}), "decoding": decoding}, root) as run:
+            mlflow.set_tags({"model": name, "model_md5": md5})
+            mlflow.log_metrics(numeric_metrics(metrics))
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(PYFUNC_FILE),
+                artifacts={"model": str(bundle)},
+                signature=signature,
+                input_example=EXAMPLES[task],
+                # The code is the installed seqgen package; naming the pins skips MLflow's slow inference.
+                pip_requirements=[f"seqgen=={__version__}", "torch==2.13.0", "sentencepiece==0.2.3", "sacrebleu==2.6.0", "mlflow==3.17.2"],
+            )
+            version = mlflow.register_model(info.model_uri, name, tags={**tags, "run_id": run.info.run_id})
+    return version
+
+
+def version_metrics(version) -> dict[str, float]:
+    return {k[len(METRIC_TAG):]: float(v) for k, v in version.tags.items() if k.startswith(METRIC_TAG)}
+
+
+def get_alias(name: str, alias: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return _client().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def audit(root: Path, record: dict[str, Any]) -> None:
+    path = root / "reports" / "promotion" / "audit.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+@dataclasses.dataclass
+class GateResult:
+    name: str
+    version: str
+    decision: Decision
+    champion_before: str | None
+    champion_after: str | None
+    challenger_metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None
+    champion_reevaluated: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.name, "version": self.version, "promoted": self.decision.promote, "reason": self.decision.reason,
+                "champion_before": self.champion_before, "champion_after": self.champion_after,
+                "challenger_metrics": self.challenger_metrics, "champion_metrics": self.champion_metrics,
+                "champion_reevaluated": self.champion_reevaluated, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def gate(name: str, version: str, cfg: GateConfig, test_version: str, reevaluate: Callable[[Any], dict[str, Any]] | None,
+         root: Path = Path("."), force: bool = False) -> GateResult:
+    """Decide whether `version` becomes champion and apply the decision (tags, alias, audit line).
+    `reevaluate(champion_version)` gives the champion's metrics on the current test data when the champion
+    was measured on another test data version. Call under registry_lock()."""
+    client, version = _client(), str(version)
+    candidate = client.get_model_version(name, version)
+    challenger_metrics = version_metrics(candidate)
+    if candidate.tags.get("test_data_version") != test_version and not force:
+        raise RegistryError(f"{name} version {version} was evaluated on test data {candidate.tags.get('test_data_version')}, "
+                            f"not the current {test_version}: re-run its evaluate and register stages")
+    champion = get_alias(name, CHAMPION)
+    champion_metrics, reevaluated = None, False
+    if champion is not None and champion.version == candidate.version:
+        decision = Decision(False, f"version {version} is already the champion")
+    else:
+        if champion is not None:
+            if champion.tags.get("test_data_version") == test_version:
+                champion_metrics = version_metrics(champion)
+            elif reevaluate is not None:
+                champion_metrics, reevaluated = numeric_metrics(reevaluate(champion)), True
+                client.set_model_version_tag(name, champion.version, f"reevaluated.{test_version}", json.dumps(champion_metrics, sort_keys=True))
+        decision = decide(challenger_metrics, champion_metrics if champion is not None else None, cfg)
+        if force and not decision.promote:
+            decision = Decision(True, f"forced by hand over: {decision.reason}")
+    before = str(champion.version) if champion is not None else None
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    already = champion is not None and champion.version == candidate.version
+    if not already:
+        for key, value in {"gate.decision": "promoted" if decision.promote else "refused", "gate.reason": decision.reason[:4900],
+                           "gate.champion_before": before or "", "gate.at": stamp}.items():
+            client.set_model_version_tag(name, version, key, value)
+    if decision.promote:
+        client.set_model_version_tag(name, version, "gate.previous_champion", before or "")
+        client.set_registered_model_alias(name, CHAMPION, version)
+    after = version if decision.promote or already else before
+    result = GateResult(name, version, decision, before, after, challenger_metrics, champion_metrics, reevaluated)
+    audit(root, {"event": "gate", **result.as_dict()})
+    return result
+
+
+def rollback(name: str, root: Path = Path(".")) -> tuple[str, str]:
+    """Give `champion` back to the version the current champion replaced; returns (from, to)."""
+    client = _client()
+    with registry_lock(root):
+        champion = get_alias(name, CHAMPION)
+        if champion is None:
+            raise RegistryError(f"{name} has no champion to roll back")
+        previous = champion.tags.get("gate.previous_champion", "")
+        if not previous:
+            raise RegistryError(f"{name} version {champion.version} replaced no earlier champion: nothing to roll back to")
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        client.set_model_version_tag(name, champion.version, "rollback.demoted_at", stamp)
+        client.set_model_version_tag(name, previous, "rollback.restored_at", stamp)
+        client.set_registered_model_alias(name, CHAMPION, previous)
+        audit(root, {"event": "rollback", "model": name, "from": str(champion.version), "to": previous, "at": stamp})
+    return str(champion.version), previous
+
+
+def describe(name: str | None = None) -> list[dict[str, Any]]:
+    """Registered models (or one), their versions with aliases, metrics, data version and gate decision."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client()
+    names = [name] if name else sorted(m.name for m in client.search_registered_models())
+    rows = []
+    for model in names:
+        try:
+            registered = client.get_registered_model(model)
+        except MlflowException:
+            raise RegistryError(f"no registered model named {model!r}") from None
+        aliases: dict[str, list[str]] = {}
+        for alias, version in (registered.aliases or {}).items():
+            aliases.setdefault(str(version), []).append(alias)
+        for version in sorted(client.search_model_versions(f"name = '{model}'"), key=lambda v: int(v.version)):
+            tags = version.tags
+            rows.append({
+                "model": model, "version": str(version.version), "aliases": sorted(aliases.get(str(version.version), [])),
+                "metrics": version_metrics(version), "data": {k.split(":", 1)[1]: v for k, v in tags.items() if k.startswith("dvc_md5:")},
+                "test_data_version": tags.get("test_data_version"), "git_commit": tags.get("git_commit"), "profile": tags.get("profile"),
+                "gate": tags.get("gate.decision"), "reason": tags.get("gate.reason"),
+            })
+    return rows

@@ -1,0 +1,258 @@
+"""The Model Registry on tiny models trained on real Multi30k slices, in a SQLite store of a temporary
+project: registration with lineage, the gate, rollback, the pyfunc in a fresh process, concurrency, the CLI.
+
+The tests of this module build on each other in file order (one registry history).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import PROJECT_ROOT
+from tiny import TINY_EVALUATE, make_workspace, tiny_params
+
+NAME = "translation-mle"
+SENTENCES = ["A man is riding a bike down the street.", "Two dogs are playing in the snow."]
+
+
+def run_cli(root: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "seqgen.cli", *args], cwd=root, input=stdin, capture_output=True, text=True, timeout=300)
+
+
+def train_and_evaluate(root: Path, steps: int, seed: int, into: Path) -> dict:
+    """A tiny MLE model (more steps: better) and its real test metrics, kept in `into`."""
+    from seqgen.evaluation.evaluate import EvaluateConfig, evaluate
+    from seqgen.models.store import load_model_dir
+    from seqgen.stages.train import train
+
+    params = tiny_params("translation", steps=steps)
+    params["train"]["run"]["seed"] = seed
+    train("translation", "mle", params, root=root)
+    shutil.rmtree(root / ".checkpoints", ignore_errors=True)
+    shutil.move(root / "models" / NAME, into)
+    metrics, _ = evaluate(load_model_dir(into), root / "data/interim/translation", root / "data/processed/translation", EvaluateConfig(**TINY_EVALUATE))
+    return metrics
+
+
+def stage(root: Path, model: Path, metrics: dict) -> None:
+    """Put a model and its metrics where the register stage reads them."""
+    shutil.rmtree(root / "models" / NAME, ignore_errors=True)
+    shutil.copytree(model, root / "models" / NAME)
+    (root / "metrics").mkdir(exist_ok=True)
+    (root / "metrics" / f"{NAME}.json").write_text(json.dumps(metrics), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, raw_slices):
+    """A git-versioned temporary project with data, the real dvc.lock, three tiny models and a SQLite store."""
+    root = make_workspace(tmp_path_factory.mktemp("registry") / "project", raw_slices, "translation")
+    shutil.copy(PROJECT_ROOT / "dvc.lock", root / "dvc.lock")
+    for args in (["init", "-q"], ["add", "dvc.lock"], ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "lock"]):
+        subprocess.run(["git", "-C", str(root), *args], check=True)
+    zoo = root.parent / "zoo"
+    zoo.mkdir()
+    models = {name: (zoo / name, train_and_evaluate(root, steps, seed, zoo / name)) for name, steps, seed in
+              (("good", 160, 1), ("bad", 15, 1), ("other", 15, 2))}
+    params = tiny_params("translation")
+    params["evaluate"]["translation"] = dict(TINY_EVALUATE, precision="fp32")
+    params["registry"]["translation"].update(floor=0.0, margin=0.01, tolerance=100.0)
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"  # subprocesses use the same store
+    old_cwd = os.getcwd()
+    os.chdir(root)
+    yield root, models, params
+    os.chdir(old_cwd)
+    if saved is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def register(project, model: str, **metric_overrides) -> dict:
+    from seqgen.stages.register import register as register_stage
+
+    root, models, params = project
+    path, metrics = models[model]
+    stage(root, path, {**metrics, **metric_overrides})
+    return register_stage("translation", "mle", params, root)
+
+
+def alias(name: str) -> str:
+    return str(client().get_model_version_by_alias(NAME, name).version)
+
+
+def client():
+    import mlflow
+
+    return mlflow.MlflowClient()
+
+
+def test_bad_then_good_model_first_is_promoted_with_lineage_tags(project):
+    root, models, _ = project
+    assert models["good"][1]["bleu"] > models["bad"][1]["bleu"] + 0.01, "the fixture needs a clearly better model"
+    first = register(project, "bad")
+    assert first["promoted"] and first["version"] == "1" and "no champion yet" in first["reason"]
+    version = client().get_model_version_by_alias(NAME, "champion")
+    assert str(version.version) == "1" and alias("challenger") == "1"
+    lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    assert version.tags["dvc_md5:data/processed/translation"] == next(o["md5"] for o in lock["tokenize@translation"]["outs"] if o["path"] == "data/processed/translation")
+    assert version.tags["dvc_md5:data/interim/translation"] == next(o["md5"] for o in lock["ingest@translation"]["outs"] if o["path"] == "data/interim/translation")
+    assert version.tags["dvc_md5:data/raw/multi30k"] == next(d["md5"] for d in lock["ingest@translation"]["deps"] if d["path"] == "data/raw/multi30k")
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert version.tags["git_commit"] == head and version.tags["git_dirty"] in ("true", "false")
+    assert float(version.tags["metric.bleu"]) == pytest.approx(models["bad"][1]["bleu"])
+    report = json.loads((root / "reports/promotion/translation-mle.json").read_text())
+    assert report["promoted"] and report["champion_after"] == "1"
+
+
+def test_better_challenger_is_promoted(project):
+    second = register(project, "good")
+    assert second["promoted"] and second["version"] == "2" and second["champion_before"] == "1"
+    assert alias("champion") == "2"
+    assert client().get_model_version(NAME, "2").tags["gate.previous_champion"] == "1"
+
+
+def test_worse_challenger_is_refused_and_champion_kept(project):
+    root = project[0]
+    third = register(project, "other")
+    assert not third["promoted"] and "does not beat" in third["reason"]
+    assert alias("champion") == "2"
+    assert alias("challenger") == third["version"]
+    assert client().get_model_version(NAME, third["version"]).tags["gate.decision"] == "refused"
+    audit = [json.loads(line) for line in (root / "reports/promotion/audit.jsonl").read_text().splitlines()]
+    assert [a["promoted"] for a in audit] == [True, True, False]
+
+
+def test_same_files_reuse_their_version(project):
+    again = register(project, "other")
+    assert again["version"] == "3"  # a retry after a crash does not duplicate the model
+    assert len(client().search_model_versions(f"name = '{NAME}'")) == 3
+
+
+@pytest.mark.parametrize("broken", [{"bleu": math.nan}, {"bleu": None}])
+def test_missing_or_nan_metrics_are_refused(project, broken, tmp_path):
+    root, models, _ = project
+    # A copy of the good model with a changed tokenizer byte order is a different version with the same quality.
+    path, metrics = models["good"]
+    variant = tmp_path / "variant"
+    shutil.copytree(path, variant)
+    (variant / "training.json").write_text("{}")
+    config = json.loads((variant / "config.json").read_text())
+    config["note"] = str(broken)
+    (variant / "config.json").write_text(json.dumps(config))
+    models_with_variant = dict(models, variant=(variant, {k: v for k, v in metrics.items() if k != "bleu"} | ({} if broken["bleu"] is None else broken)))
+    result = register((root, models_with_variant, project[2]), "variant")
+    assert not result["promoted"] and "missing or not finite" in result["reason"]
+    assert alias("champion") == "2"
+
+
+def test_champion_in_a_fresh_process_translates_like_the_model_in_process(project, tmp_path):
+    from seqgen.inference import DECODING_FILE, Generator
+
+    root, models, params = project
+    folder = shutil.copytree(models["good"][0], tmp_path / "model")
+    (folder / DECODING_FILE).write_text(json.dumps(params["evaluate"]["translation"]))  # as registered
+    expected = Generator(folder)(SENTENCES)
+    code = ("import json, sys, mlflow; m = mlflow.pyfunc.load_model('models:/translation-mle@champion'); "
+            "print(json.dumps(m.predict(json.loads(sys.argv[1]))))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(SENTENCES)], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == expected
+    assert all(expected)
+
+
+def test_pyfunc_rejects_bad_input_with_clear_errors(project, caplog):
+    import mlflow
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    model = mlflow.pyfunc.load_model("models:/translation-mle@champion")
+    assert model.predict(pd.DataFrame({"text": SENTENCES})) == model.predict(SENTENCES)
+    for bad, message in (([1, 2], "column 0"), ([""], "input 0: empty string"), (["ok", "   "], "input 1: empty string"),
+                         (["x" * 6000], "more than the limit"), (pd.DataFrame({"wrong": ["a"]}), "expected one column 'text'"),
+                         ([None], "input 0: expected a string"), (["a", None], "input 1: expected a string")):
+        with pytest.raises(MlflowException, match=message):
+            model.predict(bad)
+    long_input = " ".join(["the man rides a bike"] * 40)  # > max_len tokens, < the character limit
+    with caplog.at_level("WARNING"):
+        assert len(model.predict([long_input])) == 1
+    assert "truncated" in caplog.text
+
+
+def test_rollback_restores_the_previous_champion(project):
+    root = project[0]
+    result = run_cli(root, "registry", "rollback", NAME)
+    assert result.returncode == 0, result.stderr
+    assert alias("champion") == "1"
+    again = run_cli(root, "registry", "rollback", NAME)
+    assert again.returncode == 1 and "nothing to roll back to" in again.stderr
+    assert alias("champion") == "1"
+
+
+def test_manual_promotion_is_gated_unless_forced(project):
+    root = project[0]
+    (root / "params.yaml").write_text(yaml.safe_dump(project[2]))
+    refused = run_cli(root, "registry", "promote", NAME, "3")
+    assert refused.returncode == 3 and "refused" in refused.stdout
+    assert alias("champion") == "1"
+    promoted = run_cli(root, "registry", "promote", NAME, "2")
+    assert promoted.returncode == 0 and alias("champion") == "2"
+    forced = run_cli(root, "registry", "promote", NAME, "3", "--force")
+    assert forced.returncode == 0 and "forced" in forced.stdout
+    assert alias("champion") == "3"
+    shown = run_cli(root, "registry", "show", NAME, "--json")
+    rows = {row["version"]: row for row in json.loads(shown.stdout)}
+    assert rows["3"]["aliases"] == ["champion"] and rows["3"]["data"]["data/processed/translation"] != "unknown"
+    run_cli(root, "registry", "rollback", NAME)
+    assert alias("champion") == "2"
+
+
+def test_two_register_runs_at_once_record_both_and_one_champion(project, tmp_path):
+    """Two workspaces sharing the store register different models of the same name at the same moment."""
+    root, models, params = project
+    before = {str(v.version) for v in client().search_model_versions(f"name = '{NAME}'")}
+    workers = []
+    for i, (seed, steps) in enumerate(((5, 20), (6, 25))):
+        ws = tmp_path / f"ws{i}"
+        shutil.copytree(root / "data", ws / "data")
+        (ws / "params.yaml").write_text(yaml.safe_dump(params))
+        metrics = train_and_evaluate(ws, steps, seed, ws / "trained")
+        stage(ws, ws / "trained", metrics)
+        workers.append(ws)
+    procs = [subprocess.Popen([sys.executable, "-m", "seqgen.stages.register", "translation", "mle"], cwd=ws, stderr=subprocess.PIPE, text=True) for ws in workers]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    versions = {str(v.version): v for v in client().search_model_versions(f"name = '{NAME}'")}
+    new = set(versions) - before
+    assert len(new) == 2 and all("gate.decision" in versions[v].tags for v in new)
+    champion = alias("champion")
+    assert champion in versions
+    promoted_now = [v for v in new if versions[v].tags["gate.decision"] == "promoted"]
+    assert champion == (max(promoted_now, key=int) if promoted_now else "2")
+
+
+def test_translate_cli_reads_arguments_files_and_stdin(project, tmp_path):
+    root = project[0]
+    expected = json.loads(run_cli(root, "registry", "show", NAME, "--json").stdout)  # the store is reachable
+    assert expected
+    by_args = run_cli(root, "translate", *SENTENCES, "--model", "models:/translation-mle@champion")
+    assert by_args.returncode == 0, by_args.stderr
+    lines = by_args.stdout.splitlines()
+    assert len(lines) == 2 and all(lines)
+    source = tmp_path / "in.txt"
+    source.write_text(f"{SENTENCES[0]}\n\n{SENTENCES[1]}\n")
+    by_file = run_cli(root, "translate", "--input", str(source), "--model", "models:/translation-mle@champion")
+    assert by_file.stdout.splitlines() == [lines[0], "", lines[1]]
+    by_stdin = run_cli(root, "translate", "--input", "-", "--model", "models:/translation-mle@champion", stdin="\n".join(SENTENCES) + "\n")
+    assert by_stdin.stdout.splitlines() == lines
+    missing = run_cli(root, "translate", "hello", "--model", "models:/translation-vae@champion")
+    assert missing.returncode == 1 and "cannot load model" in missing.stderr
