@@ -256,3 +256,55 @@ def test_translate_cli_reads_arguments_files_and_stdin(project, tmp_path):
     assert by_stdin.stdout.splitlines() == lines
     missing = run_cli(root, "translate", "hello", "--model", "models:/translation-vae@champion")
     assert missing.returncode == 1 and "cannot load model" in missing.stderr
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_mlflow_models_serve_answers_translations_and_client_errors(project):
+    """`mlflow models serve` of the champion on loopback, queried over HTTP as the README shows."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    import mlflow
+
+    root = project[0]
+    expected = mlflow.pyfunc.load_model("models:/translation-mle@champion").predict(SENTENCES)
+    port = free_port()
+    log = (root / "serve.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/translation-mle@champion", "--env-manager", "local",
+                               "-h", "127.0.0.1", "-p", str(port)], cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def post(body: bytes) -> tuple[int, dict]:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"{}")
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, (root / "serve.log").read_text()[-3000:]
+                time.sleep(0.5)
+        assert post(json.dumps({"inputs": SENTENCES}).encode()) == (200, {"predictions": expected})
+        frame = {"dataframe_split": {"columns": ["text"], "data": [[SENTENCES[0]]]}}
+        assert post(json.dumps(frame).encode()) == (200, {"predictions": expected[:1]})
+        for body, message in ((json.dumps({"inputs": [""]}).encode(), "empty string"), (json.dumps({"dataframe_split": {"columns": ["wrong"], "data": [["a"]]}}).encode(), "expected one column 'text'"),
+                              (b"not json", ""), (json.dumps({"inputs": ["x" * 6000]}).encode(), "limit")):
+            status, answer = post(body)
+            assert status == 400 and message in answer.get("message", ""), (status, answer)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
