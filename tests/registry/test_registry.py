@@ -308,3 +308,24 @@ def test_mlflow_models_serve_answers_translations_and_client_errors(project):
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+
+
+def test_champion_is_reevaluated_when_the_test_data_changed(project, tmp_path):
+    """New test data: the champion's old metrics are not comparable, so the gate measures it again."""
+    from seqgen.data.tokenization import Tokenizer, encode_split, save_encoded
+    from seqgen.io import read_jsonl, write_jsonl_atomic
+
+    root, models, params = project
+    interim, processed = root / "data/interim/translation", root / "data/processed/translation"
+    for split in ("test", "test2017"):
+        kept = read_jsonl(interim / f"{split}.jsonl")[:25]
+        write_jsonl_atomic(interim / f"{split}.jsonl", kept)
+        save_encoded(processed / f"{split}.npz", encode_split(Tokenizer(processed / "spm.model"), "translation", kept))
+    champion_before = alias("champion")
+    metrics = train_and_evaluate(root, 20, 9, tmp_path / "fresh")
+    record = register((root, dict(models, fresh=(tmp_path / "fresh", metrics)), params), "fresh")
+    assert record["champion_reevaluated"] and record["champion_before"] == champion_before
+    tags = client().get_model_version(NAME, champion_before).tags
+    remeasured = json.loads(next(v for k, v in tags.items() if k.startswith("reevaluated.")))
+    assert remeasured["bleu"] == pytest.approx(record["champion_metrics"]["bleu"])
+    assert float(tags["metric.bleu"]) != pytest.approx(remeasured["bleu"])  # the old figure was on other data
