@@ -74,7 +74,7 @@ def generate(
         if finished.any():
             keep = (~finished).nonzero().squeeze(1)
             alive, tokens = alive[keep], tokens[keep]
-            state.select(keep)
+            state.select(keep, keep)
     model.train(was_training)
     return outputs, scores
 
@@ -99,7 +99,8 @@ def beam_search(model: Seq2Seq, src: Tensor, max_len: int, beam: int = 5, alpha:
     batch, device = src.size(0), src.device
     limit = output_limit(src, max_len)
     rows = torch.arange(batch, device=device).repeat_interleave(beam)  # beam k of sentence b is row b*K + k
-    state = model.start(src[rows], None if extra is None else extra[rows])
+    state = model.start(src)  # one memory per sentence, shared by its beams
+    state.extra = None if extra is None else extra[rows]
     scores = torch.full((batch, beam), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start identical: keep only the first alive
     tokens = bos_column(batch * beam, device)
@@ -109,6 +110,8 @@ def beam_search(model: Seq2Seq, src: Tensor, max_len: int, beam: int = 5, alpha:
     active = torch.arange(batch, device=device)  # original index of each sentence still searching
     outputs: list[list[int]] = [[] for _ in range(batch)]
     best_scores = torch.zeros(batch, device=device)
+    pad_continuation = torch.full((beam,), float("-inf"), device=device)
+    pad_continuation[0] = 0.0
 
     def settle(sentences: Tensor) -> None:
         """Record the best beam of the given (active-position) sentences."""
@@ -123,15 +126,17 @@ def beam_search(model: Seq2Seq, src: Tensor, max_len: int, beam: int = 5, alpha:
     for _ in range(limit):
         n = active.numel()
         logp = model.step(tokens, state)  # (n*K, V)
-        vocab = logp.size(-1)
+        # No beam needs more than K continuations of its own: the best K of the K*V candidates are among
+        # each row's top K, so the search works on (n, K*K) instead of (n, K*V) (exact, and far less memory).
+        row_logp, row_tokens = logp.topk(beam, dim=-1)
         # Finished beams: one continuation (PAD) at no cost, so they keep their score and their place.
-        logp[finished] = float("-inf")
-        logp[finished, PAD_ID] = 0.0
-        candidates = (scores.view(-1, 1) + logp.float()).view(n, beam * vocab)
+        row_logp = torch.where(finished[:, None], pad_continuation, row_logp.float())
+        row_tokens = torch.where(finished[:, None], PAD_ID, row_tokens)
+        candidates = (scores.view(-1, 1) + row_logp).view(n, beam * beam)
         scores, flat = candidates.topk(beam, dim=-1)
-        origin = ((flat // vocab) + torch.arange(n, device=device)[:, None] * beam).view(-1)  # row each survivor extends
-        tokens = (flat % vocab).view(-1)
-        state.select(origin, memory=False)  # beams move only within their sentence
+        origin = ((flat // beam) + torch.arange(n, device=device)[:, None] * beam).view(-1)  # row each survivor extends
+        tokens = row_tokens.view(n, beam * beam).gather(1, flat).view(-1)
+        state.select(origin)  # beams move only within their sentence: memories stay
         history = torch.cat([history[origin], tokens[:, None]], dim=1)
         was_finished = finished[origin]
         lengths = lengths[origin] + (~was_finished).long()  # counts real tokens and the EOS
@@ -148,7 +153,7 @@ def beam_search(model: Seq2Seq, src: Tensor, max_len: int, beam: int = 5, alpha:
             if keep.numel() == 0:
                 break
             keep_rows = (keep[:, None] * beam + torch.arange(beam, device=device)).view(-1)
-            state.select(keep_rows)
+            state.select(keep_rows, keep)
             scores, active = scores[keep], active[keep]
             tokens, history, finished, lengths = tokens[keep_rows], history[keep_rows], finished[keep_rows], lengths[keep_rows]
     else:

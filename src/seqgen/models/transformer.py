@@ -85,6 +85,8 @@ class Attention(nn.Module):
         if self.cross:
             q = self._split(self.q(x))
             k, v = kv
+            if q.size(0) != k.size(0):  # beam search: K one-token queries per sentence share its memory
+                return self._grouped_cross(q, k, v, mask)
         else:
             q, k, v = (self._split(t) for t in self.qkv(x).chunk(3, dim=-1))
             if cache is not None:  # incremental decoding: append this step's keys/values
@@ -95,6 +97,16 @@ class Attention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
         b, h, t, dh = y.shape
         return self.out(y.transpose(1, 2).reshape(b, t, h * dh))
+
+
+    def _grouped_cross(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+        """Cross-attention of n*K single-token queries (the K beams of n sentences) on the n memories:
+        one (K x S) attention per sentence instead of K copies of the memory (less memory traffic)."""
+        rows, h, _, dh = q.shape
+        n = k.size(0)
+        q = q.view(n, rows // n, h, dh).transpose(1, 2)  # (n, H, K, dh)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (n, H, K, dh)
+        return self.out(y.transpose(1, 2).reshape(rows, 1, h * dh))
 
 
 class FeedForward(nn.Sequential):
@@ -148,20 +160,20 @@ class DecoderState:
     position: int = 0
     extra: Tensor | None = None  # added to every decoder input embedding (the VAE's z)
 
-    def select(self, index: Tensor, memory: bool = True) -> None:
-        """Keep only (or reorder to) the batch rows in `index` (beam search, finished sentences).
+    def select(self, rows: Tensor, sentences: Tensor | None = None) -> None:
+        """Keep only (or reorder to) the decoder rows `rows` (beam search, finished sentences), and the
+        encoder memories `sentences` (None: leave them, e.g. when beams only move within their sentence).
 
-        memory=False leaves the encoder side alone: right when rows are only reordered among beams of
-        the same sentence, which share identical memory (and copying it every step was most of the cost).
+        In beam search the memory holds one row per sentence, shared by its K beams (see Attention).
         """
-        if memory:
-            self.memory_kv = [(k[index], v[index]) for k, v in self.memory_kv]
-            self.memory_mask = self.memory_mask[index]
+        if sentences is not None:
+            self.memory_kv = [(k[sentences], v[sentences]) for k, v in self.memory_kv]
+            self.memory_mask = self.memory_mask[sentences]
         for cache in self.caches:
             for key in list(cache):
-                cache[key] = cache[key][index]
-        if self.extra is not None and memory:
-            self.extra = self.extra[index]
+                cache[key] = cache[key][rows]
+        if self.extra is not None:
+            self.extra = self.extra[rows]
 
 
 class Seq2Seq(nn.Module):
