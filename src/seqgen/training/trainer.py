@@ -77,6 +77,9 @@ def set_determinism(seed: int, threads: int, device: torch.device) -> None:
     if device.type == "cpu":
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(True)
+        # Deterministic mode also fills every new tensor with NaN to expose reads of uninitialised memory:
+        # a debugging aid that took 11% of each training step here. The algorithms stay deterministic.
+        torch.utils.deterministic.fill_uninitialized_memory = False
     else:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
