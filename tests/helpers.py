@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import os
+import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
+
+import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CORPORA = PROJECT_ROOT.parent / "shared" / "corpora"
@@ -58,3 +64,45 @@ def make_dailydialog_slice(dest: Path, train: int = 150, evaluation: int = 20) -
         lines = read_zip_lines(DAILYDIALOG_ZIP / f"{split}.zip", zip_member(split))
         write_zip_lines(dest / f"{split}.zip", zip_member(split), lines[: train if split == "train" else evaluation])
     return dest
+
+
+# ---- a temporary copy of the project, for tests that run real pipeline commands --------------------------
+def sh(*cmd: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(cwd / "src"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(cmd, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}")
+    return result
+
+
+def copy_tracked_files(dest: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=PROJECT_ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, files.decode().split("\0")):
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (PROJECT_ROOT / name).is_file():  # ls-files lists deleted-but-uncommitted files too
+            shutil.copy2(PROJECT_ROOT / name, target)
+
+
+def slice_params(repo: Path) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["validate"]["translation"]["rows"] = {"train": [401, 401], "valid": [40, 40], "test": [40, 40], "test2017": [40, 40]}
+    params["validate"]["dialogue"]["rows"] = {"train": [900, 1300], "valid": [100, 200], "test": [100, 200]}
+    for task in ("translation", "dialogue"):
+        params["tokenize"][task]["vocab_size"] = 600
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+
+def make_repo(root: Path, raw_slices: Path) -> Path:
+    """<root>/repo: the tracked files of the project, git-initialised, importing its raw data with
+    `dvc import-url` from <root>/corpora (a copy of the slices) exactly like the real project does."""
+    shutil.copytree(raw_slices, root / "corpora")
+    repo = root / "repo"
+    copy_tracked_files(repo)
+    slice_params(repo)
+    sh("git", "init", "-q", cwd=repo)
+    for corpus in ("multi30k", "dailydialog"):
+        (repo / "data" / "raw" / f"{corpus}.dvc").unlink()
+        sh("dvc", "import-url", "-q", f"../../../corpora/{corpus}", corpus, cwd=repo / "data" / "raw")
+    return repo

@@ -31,7 +31,24 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--raw-dir", help="folder with the raw corpus files (default: the DVC import for the task)")
     add_registry_commands(commands)
     add_model_commands(commands)
+    add_orchestration_commands(commands)
     return parser
+
+
+def add_orchestration_commands(commands) -> None:
+    retrain = commands.add_parser("retrain", help="run the Prefect retrain flow once, here (no server to start)",
+                                  description="dvc update of the data imports, the stale DVC stages of the chosen models in "
+                                  "DAG order, the promotion gate, and a report artifact (pipelines/retrain.py). Without "
+                                  "PREFECT_API_URL a temporary Prefect server starts and stops by itself.")
+    retrain.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS), help="tasks to rebuild (default: both)")
+    retrain.add_argument("--families", nargs="+", choices=("mle", "vae", "gan"), default=["mle", "vae", "gan"], help="model families (default: all)")
+    retrain.add_argument("--profile", help="training profile to switch params.yaml to (default: keep)")
+    retrain.add_argument("--no-update", action="store_true", help="skip `dvc update` of the data imports")
+    schedule = commands.add_parser("schedule", help="serve the scheduled retrain deployment (needs a Prefect server)",
+                                   description="Create the deployment retrain/scheduled-retrain with the cron schedule of "
+                                   "params.yaml `schedule` and run its flow runs until stopped (Ctrl-C). Start a server first: "
+                                   "`prefect server start`, and export PREFECT_API_URL=http://127.0.0.1:4200/api.")
+    schedule.add_argument("--cron", help="override params.yaml schedule.cron")
 
 
 def add_registry_commands(commands) -> None:
@@ -90,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             from seqgen.commands import registry_command
 
             return registry_command(args)
+        if args.command in ("retrain", "schedule"):
+            from seqgen.commands import orchestration_command
+
+            return orchestration_command(args)
         from seqgen.commands import chat_command, translate_command
 
         return translate_command(args) if args.command == "translate" else chat_command(args)

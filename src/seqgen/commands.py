@@ -154,3 +154,34 @@ def promote_by_hand(name: str, version: str, force: bool, params_path: Path) -> 
         result = gate(name, str(version), cfg, test_data_version(root / "data" / "interim" / task), reevaluator(task, params, root), root, force=force)
     print(f"{name} version {version}: {result.decision.reason}; champion: {result.champion_after}")
     return 0 if result.decision.promote or result.champion_after == str(version) else 3
+
+
+def load_pipeline(root: Path = Path(".")):
+    """pipelines/retrain.py of the project in `root` (the flows live beside dvc.yaml, not in the package)."""
+    import importlib.util
+    import os
+
+    path = (root / "pipelines" / "retrain.py").resolve()
+    if not path.is_file():
+        raise SeqgenError(f"{path}: not found (run seqgen retrain/schedule from the project root)")
+    os.environ.setdefault("PREFECT_HOME", str(path.parents[1] / ".prefect"))  # Prefect's state stays in the project
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")  # a cold start takes 8-16 s here
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    spec = importlib.util.spec_from_file_location("seqgen_pipelines_retrain", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def orchestration_command(args) -> int:
+    pipeline = load_pipeline()
+    if args.command == "schedule":
+        pipeline.serve(cron=args.cron)
+        return 0
+    state = pipeline.retrain(tasks=args.tasks, families=args.families, profile=args.profile, update=not args.no_update, return_state=True)
+    if not state.is_completed():
+        print(f"seqgen retrain: {state.name}: {state.message}", file=sys.stderr)
+        return 1
+    summary = state.result()
+    print(f"seqgen retrain: completed; stages run: {', '.join(summary['ran']) or 'none (everything up to date)'}")
+    return 0
