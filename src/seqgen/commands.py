@@ -158,7 +158,7 @@ def promote_by_hand(name: str, version: str, force: bool, params_path: Path) -> 
 
 def load_pipeline(root: Path = Path(".")):
     """pipelines/retrain.py of the project in `root` (the flows live beside dvc.yaml, not in the package)."""
-    import importlib.util
+    import importlib
     import os
 
     path = (root / "pipelines" / "retrain.py").resolve()
@@ -167,9 +167,10 @@ def load_pipeline(root: Path = Path(".")):
     os.environ.setdefault("PREFECT_HOME", str(path.parents[1] / ".prefect"))  # Prefect's state stays in the project
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")  # a cold start takes 8-16 s here
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    spec = importlib.util.spec_from_file_location("seqgen_pipelines_retrain", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # Imported by its package name from the project root, so the processes Prefect spawns for served flow
+    # runs (which get this sys.path) can import it again.
+    sys.path.insert(0, str(path.parents[1]))
+    module = importlib.import_module("pipelines.retrain")
     return module
 
 

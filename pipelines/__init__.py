@@ -1,0 +1,1 @@
+"""Prefect flows and deployments over the DVC pipeline (see retrain.py)."""

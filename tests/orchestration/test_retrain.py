@@ -1,0 +1,177 @@
+"""The Prefect retrain flow on a temporary copy of the project, with slices of the real corpora and the tiny
+profile: a real `prefect server start` and the served deployment end to end, and the flow under
+`prefect_test_harness` for the failure case. The tests build on each other in file order.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from helpers import make_repo, read_gz_lines, write_gz_lines
+
+pytestmark = pytest.mark.integration
+PARAMETERS = {"tasks": ["translation"], "families": ["mle", "gan"], "profile": "tiny"}
+DEPLOYMENT = "retrain/scheduled-retrain"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def registry_state(repo: Path) -> dict[str, dict[str, str]]:
+    """{model: {alias: version}} and the version count, read from the workspace's own MLflow store."""
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    state = {}
+    for model in client.search_registered_models():
+        versions = client.search_model_versions(f"name = '{model.name}'")
+        state[model.name] = {"aliases": {a: str(v) for a, v in model.aliases.items()}, "versions": len(versions)}
+    return state
+
+
+def wait_until(check, timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}" + (f":\n{log.read_text()[-3000:]}" if log else ""))
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, raw_slices) -> Path:
+    root = tmp_path_factory.mktemp("retrain")
+    make_repo(root, raw_slices)
+    return root
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    """`prefect server start` on loopback with its own home (database) in a temporary folder."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
+    env.pop("PREFECT_API_URL", None)
+    log = home / "server.log"
+    server = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+    def healthy() -> bool:
+        assert server.poll() is None, log.read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(healthy, 120, "the Prefect server", log)
+        yield f"http://127.0.0.1:{port}/api", home
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+
+def test_served_deployment_retrains_registers_reports_and_then_does_nothing(workspace, prefect_server):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    api, home = prefect_server
+    repo = workspace / "repo"
+    env = dict(os.environ, PREFECT_API_URL=api, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.pop("MLFLOW_TRACKING_URI", None)
+    log = workspace / "serve.log"
+    serving = subprocess.Popen([sys.executable, "-m", "seqgen.cli", "schedule"], cwd=repo, env=env, stdout=log.open("w"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        with temporary_settings({PREFECT_API_URL: api}):
+            with get_client(sync_client=True) as client:
+                def deployed() -> bool:
+                    assert serving.poll() is None, log.read_text()[-3000:]
+                    try:
+                        return client.read_deployment_by_name(DEPLOYMENT) is not None
+                    except Exception:
+                        return False
+
+                wait_until(deployed, 120, "the deployment", log)
+                deployment = client.read_deployment_by_name(DEPLOYMENT)
+                assert deployment.schedules and deployment.schedules[0].schedule.cron == "0 3 * * 1"
+
+                first = run_deployment(DEPLOYMENT, parameters=PARAMETERS, timeout=900)
+                assert first.state.is_completed(), f"{first.state.message}\n{log.read_text()[-3000:]}"
+                registry = registry_state(repo)
+                assert registry["translation-mle"]["versions"] == 1 and registry["translation-gan"]["versions"] == 1
+                artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["retrain-report"])))
+                assert artifacts and "| train-mle@translation | ran |" in artifacts[-1].data
+                assert "translation-gan" in artifacts[-1].data and "promotion" in artifacts[-1].data
+
+                started = time.monotonic()
+                second = run_deployment(DEPLOYMENT, parameters=PARAMETERS, timeout=300)
+                elapsed = time.monotonic() - started
+                assert second.state.is_completed(), second.state.message
+                latest = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["retrain-report"])))
+                report = next(a for a in latest if a.flow_run_id == second.id).data
+                assert "| ran |" not in report, report  # nothing changed: no stage ran, no training
+                assert registry_state(repo) == registry
+                print(f"first run done; unchanged rerun took {elapsed:.1f} s")
+    finally:
+        os.killpg(serving.pid, 2)  # Ctrl-C: serve stops before the server fixture does
+        try:
+            serving.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(serving.pid, 9)
+
+
+@pytest.fixture(scope="module")
+def harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+def load_flow(repo: Path):
+    spec = importlib.util.spec_from_file_location(f"retrain_{abs(hash(repo))}", repo / "pipelines" / "retrain.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_new_data_failing_validation_stops_the_flow_at_validate_and_keeps_champions(workspace, tmp_path, harness, monkeypatch):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    shutil.copytree(workspace, tmp_path / "ws", symlinks=True)
+    repo, corpora = tmp_path / "ws" / "repo", tmp_path / "ws" / "corpora"
+    before = registry_state(repo)
+    assert before, "the first test leaves registered models"
+    for lang in ("en", "de"):  # a new data version where a test sentence also sits in train
+        leaked = read_gz_lines(corpora / "multi30k" / f"test_2016_flickr.{lang}.gz")[2]
+        write_gz_lines(corpora / "multi30k" / f"train.{lang}.gz", read_gz_lines(corpora / "multi30k" / f"train.{lang}.gz") + [leaked])
+    monkeypatch.chdir(repo)
+    state = load_flow(repo).retrain(**PARAMETERS, return_state=True)
+    assert state.is_failed()
+    assert "DataRejected" in state.message and "validate@translation failed" in state.message
+    assert "expect_column_values_to_be_in_set on column 'found_in_train'" in state.message, state.message
+    assert registry_state(repo) == before
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    by_name = {run.name: run for run in runs}
+    assert by_name["validate@translation"].run_count == 1  # rejected data is not retried
+    assert not any(name.startswith(("tokenize", "train", "register")) for name in by_name)
