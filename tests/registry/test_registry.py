@@ -133,9 +133,10 @@ def test_worse_challenger_is_refused_and_champion_kept(project):
 
 
 def test_same_files_reuse_their_version(project):
-    again = register(project, "other")
+    again = register(project, "other", ppl=123.0)  # the same files, measured again
     assert again["version"] == "3"  # a retry after a crash does not duplicate the model
     assert len(client().search_model_versions(f"name = '{NAME}'")) == 3
+    assert float(client().get_model_version(NAME, "3").tags["metric.ppl"]) == 123.0  # with the new measurement
 
 
 @pytest.mark.parametrize("broken", [{"bleu": math.nan}, {"bleu": None}])

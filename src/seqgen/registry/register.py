@@ -119,8 +119,10 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
 
     md5 = model_md5(model_dir)
     existing = find_version(name, md5)
-    if existing is not None:
-        return existing
+    if existing is not None:  # the same files: refresh the metrics (e.g. after a change in decoding), keep the version
+        for key, value in numeric_metrics(metrics).items():
+            _client().set_model_version_tag(name, existing.version, f"{METRIC_TAG}{key}", repr(value))
+        return _client().get_model_version(name, existing.version)
     tags = {**lineage_tags(task, params, root), "model_md5": md5, "test_data_version": test_data_version(interim),
             **{f"{METRIC_TAG}{k}": repr(v) for k, v in numeric_metrics(metrics).items()}}
     signature = ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema([ColSpec("string")]))
