@@ -52,7 +52,8 @@ def repo(tmp_path_factory, raw_slices) -> Path:
 def test_dvc_repro_f_twice_gives_identical_model_files(repo):
     sh("dvc", "repro", STAGE, cwd=repo)
     first = {p.name: md5(p) for p in (repo / "models" / "translation-mle").iterdir() if p.name != "training.json"}
-    sh("dvc", "repro", "-f", "--single-item", STAGE, cwd=repo)
+    again = sh("dvc", "repro", "-f", "--no-run-cache", "--single-item", STAGE, cwd=repo)
+    assert f"Running stage '{STAGE}'" in again.stdout  # really trained again, not restored from DVC's run cache
     second = {p.name: md5(p) for p in (repo / "models" / "translation-mle").iterdir() if p.name != "training.json"}
     assert first == second and "model.pt" in first
 
@@ -62,7 +63,7 @@ def test_sigkill_then_dvc_repro_resumes_to_identical_weights(repo, kill_after):
     reference = md5(repo / "models" / "translation-mle" / "model.pt")  # from the uninterrupted run above
     checkpoint = repo / ".checkpoints" / "translation-mle" / "checkpoint.pt"
     env = dict(os.environ, PYTHONPATH=str(repo / "src"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    run = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "--single-item", STAGE], cwd=repo, env=env,
+    run = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "--no-run-cache", "--single-item", STAGE], cwd=repo, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     while checkpoint_step(checkpoint) < kill_after:
@@ -75,6 +76,7 @@ def test_sigkill_then_dvc_repro_resumes_to_identical_weights(repo, kill_after):
     killed_at = checkpoint_step(checkpoint)
     assert kill_after <= killed_at < STEPS
 
-    resumed = sh("dvc", "repro", STAGE, cwd=repo)
+    # --no-run-cache: DVC would otherwise restore the outputs of the uninterrupted run above.
+    resumed = sh("dvc", "repro", "--no-run-cache", STAGE, cwd=repo)
     assert f"resumed from" in resumed.stdout and f"at step {killed_at}" in resumed.stdout, resumed.stdout[-2000:]
     assert md5(repo / "models" / "translation-mle" / "model.pt") == reference
