@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,31 +40,45 @@ def checkpoint_step(path: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory, raw_slices) -> Path:
-    repo = make_repo(tmp_path_factory.mktemp("kill"), raw_slices)
+def workspace(tmp_path_factory, raw_slices) -> Path:
+    """<root>/{repo, corpora} with the data stages done and no training yet."""
+    root = tmp_path_factory.mktemp("kill")
+    repo = make_repo(root, raw_slices)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["profile"] = "tiny"
     params["profiles"]["tiny"].update({"train.translation.mle.trainer.steps": STEPS, "train.run.checkpoint_every": CHECKPOINT_EVERY})
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh("dvc", "repro", "tokenize@translation", cwd=repo)
-    return repo
+    return root
 
 
-def test_dvc_repro_f_twice_gives_identical_model_files(repo):
+def fresh_copy(workspace: Path, dest: Path) -> Path:
+    shutil.copytree(workspace, dest, symlinks=True)
+    return dest / "repo"
+
+
+@pytest.fixture(scope="module")
+def reference(workspace, tmp_path_factory) -> dict[str, str]:
+    """The model files of an uninterrupted `dvc repro`, and of a forced second training in the same repo."""
+    repo = fresh_copy(workspace, tmp_path_factory.mktemp("reference") / "ws")
     sh("dvc", "repro", STAGE, cwd=repo)
     first = {p.name: md5(p) for p in (repo / "models" / "translation-mle").iterdir() if p.name != "training.json"}
     again = sh("dvc", "repro", "-f", "--no-run-cache", "--single-item", STAGE, cwd=repo)
-    assert f"Running stage '{STAGE}'" in again.stdout  # really trained again, not restored from DVC's run cache
+    assert f"Running stage '{STAGE}'" in again.stdout  # really trained again, not restored from DVC's caches
     second = {p.name: md5(p) for p in (repo / "models" / "translation-mle").iterdir() if p.name != "training.json"}
-    assert first == second and "model.pt" in first
+    return {"first": first, "second": second}
+
+
+def test_dvc_repro_f_twice_gives_identical_model_files(reference):
+    assert reference["first"] == reference["second"] and "model.pt" in reference["first"]
 
 
 @pytest.mark.parametrize("kill_after", [25, 75, 125])
-def test_sigkill_then_dvc_repro_resumes_to_identical_weights(repo, kill_after):
-    reference = md5(repo / "models" / "translation-mle" / "model.pt")  # from the uninterrupted run above
+def test_sigkill_then_dvc_repro_resumes_to_identical_weights(workspace, reference, tmp_path, kill_after):
+    repo = fresh_copy(workspace, tmp_path / "ws")  # this stage has never completed here, as after a real crash
     checkpoint = repo / ".checkpoints" / "translation-mle" / "checkpoint.pt"
     env = dict(os.environ, PYTHONPATH=str(repo / "src"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    run = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "--no-run-cache", "--single-item", STAGE], cwd=repo, env=env,
+    run = subprocess.Popen([sys.executable, "-m", "dvc", "repro", STAGE], cwd=repo, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     while checkpoint_step(checkpoint) < kill_after:
@@ -72,11 +87,10 @@ def test_sigkill_then_dvc_repro_resumes_to_identical_weights(repo, kill_after):
         time.sleep(0.05)
     os.killpg(run.pid, signal.SIGKILL)  # dvc and the training process with it, mid-run
     run.wait()
-    assert not (repo / "models" / "translation-mle" / "model.pt").exists()  # dvc removed the old outputs first
+    assert not (repo / "models" / "translation-mle" / "model.pt").exists()
     killed_at = checkpoint_step(checkpoint)
     assert kill_after <= killed_at < STEPS
 
-    # --no-run-cache: DVC would otherwise restore the outputs of the uninterrupted run above.
-    resumed = sh("dvc", "repro", "--no-run-cache", STAGE, cwd=repo)
-    assert f"resumed from" in resumed.stdout and f"at step {killed_at}" in resumed.stdout, resumed.stdout[-2000:]
-    assert md5(repo / "models" / "translation-mle" / "model.pt") == reference
+    resumed = sh("dvc", "repro", STAGE, cwd=repo)
+    assert f"at step {killed_at}" in resumed.stdout and "resumed from" in resumed.stdout, resumed.stdout[-2000:]
+    assert md5(repo / "models" / "translation-mle" / "model.pt") == reference["first"]["model.pt"]
