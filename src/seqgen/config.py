@@ -12,6 +12,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import json
+
 import yaml
 
 from seqgen.errors import ConfigError
@@ -31,7 +33,9 @@ def load_params(path: Path = DEFAULT_PARAMS) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(params, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return params
+    # YAML aliases (`trainer: *mle_trainer`) load as one shared dict: unshare them, or an override of one
+    # task's setting (a profile, `dvc exp run -S`) would silently change the other task's too.
+    return json.loads(json.dumps(params))
 
 
 def section(params: dict[str, Any], dotted: str, path: Path = DEFAULT_PARAMS) -> Any:

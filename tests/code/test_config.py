@@ -79,3 +79,21 @@ def test_profiles_override_existing_knobs_only():
         with_profile(dict(params, profile="huge"))
     with pytest.raises(ConfigError, match="does not name an existing key"):
         with_profile(dict(params, profile="typo", profiles={"typo": {"train.translation.mle.trainer.stepz": 1}}))
+
+
+def test_a_profile_override_of_one_task_leaves_the_other_alone(tmp_path):
+    """params.yaml shares one trainer block between tasks through a YAML alias; overrides must not leak."""
+    from seqgen.config import load_params, with_profile
+
+    text = """
+profile: p
+train:
+  translation: {mle: {trainer: &t {steps: 10, lr: 0.1}}}
+  dialogue: {mle: {trainer: *t}}
+profiles:
+  p: {train.translation.mle.trainer.steps: 240}
+"""
+    (tmp_path / "params.yaml").write_text(text)
+    params = with_profile(load_params(tmp_path / "params.yaml"), tmp_path / "params.yaml")
+    assert params["train"]["translation"]["mle"]["trainer"]["steps"] == 240
+    assert params["train"]["dialogue"]["mle"]["trainer"]["steps"] == 10
