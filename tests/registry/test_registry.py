@@ -330,3 +330,26 @@ def test_champion_is_reevaluated_when_the_test_data_changed(project, tmp_path):
     remeasured = json.loads(next(v for k, v in tags.items() if k.startswith("reevaluated.")))
     assert remeasured["bleu"] == pytest.approx(record["champion_metrics"]["bleu"])
     assert float(tags["metric.bleu"]) != pytest.approx(remeasured["bleu"])  # the old figure was on other data
+
+
+def test_pyfunc_fuzzed_with_random_text_answers_or_refuses_cleanly(project):
+    """Property: any list of strings gets one output string per input or an MlflowException naming the
+    input (a client error); never another exception."""
+    import mlflow
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from mlflow.exceptions import MlflowException
+
+    model = mlflow.pyfunc.load_model("models:/translation-mle@champion")
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.text(max_size=300) | st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=40), min_size=1, max_size=4))
+    def answers_or_refuses(texts):
+        try:
+            outputs = model.predict(texts)
+        except MlflowException as err:
+            assert "input" in str(err)
+            return
+        assert isinstance(outputs, list) and len(outputs) == len(texts) and all(isinstance(o, str) for o in outputs)
+
+    answers_or_refuses()
