@@ -124,6 +124,37 @@ CASES = {
         ],
         ["[test] data/interim/translation/test.jsonl: expect_column_values_to_be_in_set on column 'found_in_train'", "test-3:"],
     ),
+    "HTML debris": (
+        "multi30k",
+        lambda c: corrupt_gz(c / "multi30k" / "train.en.gz", lambda lines: set_line(lines, 4, b"A man <b>rides</b> a bike &amp; waves.")),
+        ["[train] data/interim/translation/train.jsonl: expect_column_values_to_not_match_regex on column 'source'", "train-5:"],
+    ),
+    "control characters": (
+        "multi30k",
+        lambda c: corrupt_gz(c / "multi30k" / "train.de.gz", lambda lines: set_line(lines, 6, "Ein Mann f\u00e4hrt\x07 Rad.".encode())),
+        ["[train] data/interim/translation/train.jsonl: expect_column_values_to_not_match_regex on column 'target'", "train-7:"],
+    ),
+    "swapped languages": (
+        "multi30k",
+        lambda c: [(c / "multi30k" / "val.en.gz").rename(c / "multi30k" / "tmp.gz"), (c / "multi30k" / "val.de.gz").rename(c / "multi30k" / "val.en.gz"),
+                   (c / "multi30k" / "tmp.gz").rename(c / "multi30k" / "val.de.gz")],
+        ["[valid] data/interim/translation/valid.jsonl: expect_column_values_to_be_in_set on column 'looks_swapped'"],
+    ),
+    "massive duplication": (
+        "multi30k",
+        lambda c: [corrupt_gz(c / "multi30k" / f"train.{lang}.gz", lambda lines: lines[:1] * 100 + lines[100:]) for lang in ("en", "de")],
+        ["[train] data/interim/translation/train.jsonl: expect_column_values_to_be_unique on column 'example'"],
+    ),
+    "over-long line": (
+        "multi30k",
+        lambda c: corrupt_gz(c / "multi30k" / "train.en.gz", lambda lines: set_line(lines, 2, b" ".join([b"word"] * 120))),
+        ["[train] data/interim/translation/train.jsonl: expect_column_values_to_be_between on column 'source_tokens'", "train-3:"],
+    ),
+    "shrunken corpus": (
+        "dailydialog",
+        lambda c: corrupt_zip(c / "dailydialog" / "train.zip", "train/dialogues_train.txt", lambda lines: lines[:60]),
+        ["[train] data/interim/dialogue/train.jsonl: expect_table_row_count_to_be_between", "observed"],
+    ),
 }
 
 

@@ -7,6 +7,7 @@ columns first, so every check is a stock GX expectation whose result names the o
 from __future__ import annotations
 
 import dataclasses
+import re
 import os
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,22 @@ class ValidateConfig:
     length_ratio: tuple[float, float] | None = None  # translation: target/source token-ratio bounds
     length_ratio_mostly: float = 1.0  # translation: fraction of rows that must be within the bounds
     max_copy_rate: float = 0.0  # translation: fraction of rows with source == target
+    max_markup_rate: float = 0.0  # fraction of rows holding HTML/XML tags or entities (scraping debris)
+    max_swapped_rate: float = 0.0  # translation: fraction of pairs that read as German -> English
+
+
+# Scraping debris: a tag (<b>, </p>, <br/>) or an HTML entity (&amp; &#39;). Plain "<" or "&" pass.
+MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>|&(?:[A-Za-z]+|#[0-9]+);")
+# Frequent function words of each side of Multi30k: a pair whose source reads German and whose target
+# reads English has its languages swapped (the files were mixed up).
+ENGLISH_MARKERS = frozenset("a an the is are of with and on at his her two man woman men people".split())
+GERMAN_MARKERS = frozenset("ein eine einem einen einer der die das den dem ist sind mit und auf im zwei mann frau männer menschen".split())
+
+
+def language_lean(text: str) -> int:
+    """> 0: more English function words than German ones; < 0: the other way round."""
+    words = [w.strip(".,!?;:\"'()").lower() for w in text.split()]
+    return sum(w in ENGLISH_MARKERS for w in words) - sum(w in GERMAN_MARKERS for w in words)
 
 
 def build_frame(task: str, split: str, examples: list[dict], train_keys: set[str] | None):
@@ -60,6 +77,8 @@ def build_frame(task: str, split: str, examples: list[dict], train_keys: set[str
                 "shortest_context_turn_chars": shortest_turn,
                 "example": key,
                 "found_in_train": bool(train_keys is not None and key in train_keys),
+                "looks_swapped": task == "translation" and isinstance(source, str) and isinstance(target, str)
+                and language_lean(source) < 0 < language_lean(target),
             }
         )
     return pd.DataFrame(rows)
@@ -75,6 +94,7 @@ def expectations(task: str, split: str, cfg: ValidateConfig) -> list:
             gxe.ExpectColumnValuesToNotBeNull(column=column),
             gxe.ExpectColumnValueLengthsToBeBetween(column=column, min_value=1),
             gxe.ExpectColumnValuesToNotMatchRegex(column=column, regex=CONTROL_CHARS.pattern, mostly=1.0 - cfg.max_control_char_rate),
+            gxe.ExpectColumnValuesToNotMatchRegex(column=column, regex=MARKUP.pattern, mostly=1.0 - cfg.max_markup_rate),
         ]
     suite += [
         gxe.ExpectColumnValuesToBeBetween(column="source_tokens", min_value=1, max_value=cfg.max_tokens),
@@ -94,6 +114,7 @@ def expectations(task: str, split: str, cfg: ValidateConfig) -> list:
                 )
             )
         suite.append(gxe.ExpectColumnValuesToBeInSet(column="is_copy", value_set=[False], mostly=1.0 - cfg.max_copy_rate))
+        suite.append(gxe.ExpectColumnValuesToBeInSet(column="looks_swapped", value_set=[False], mostly=1.0 - cfg.max_swapped_rate))
     if split in EVAL_SPLITS:
         suite.append(gxe.ExpectColumnValuesToBeInSet(column="found_in_train", value_set=[False], mostly=1.0 - cfg.max_leak_rate))
     return suite
