@@ -353,3 +353,29 @@ def test_pyfunc_fuzzed_with_random_text_answers_or_refuses_cleanly(project):
         assert isinstance(outputs, list) and len(outputs) == len(texts) and all(isinstance(o, str) for o in outputs)
 
     answers_or_refuses()
+
+
+def test_register_killed_between_logging_and_gate_then_retried(project, tmp_path):
+    """The process dies after the version is logged but before the gate: the champion is untouched and
+    consistent; the retry reuses that version (no duplicate) and decides."""
+    root, models, params = project
+    champion_before = alias("champion")
+    versions_before = len(client().search_model_versions(f"name = '{NAME}'"))
+    metrics = train_and_evaluate(root, 25, 11, tmp_path / "late")
+    stage(root, tmp_path / "late", metrics)
+    dies = ("import os, sys; import seqgen.registry.register as r; r.gate = lambda *a, **k: os._exit(9); "
+            "from seqgen.stages.register import main; sys.exit(main(['translation', 'mle']))")
+    killed = subprocess.run([sys.executable, "-c", dies], cwd=root, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 9
+    assert alias("champion") == champion_before
+    logged = client().search_model_versions(f"name = '{NAME}'")
+    assert len(logged) == versions_before + 1
+    orphan = max(logged, key=lambda v: int(v.version))
+    assert "gate.decision" not in orphan.tags  # logged, never decided
+
+    retry = subprocess.run([sys.executable, "-m", "seqgen.stages.register", "translation", "mle"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert retry.returncode == 0, retry.stderr[-2000:]
+    after = client().search_model_versions(f"name = '{NAME}'")
+    assert len(after) == versions_before + 1  # the retry reused the orphan
+    assert "gate.decision" in client().get_model_version(NAME, str(orphan.version)).tags
+    assert alias("champion") in {champion_before, str(orphan.version)}

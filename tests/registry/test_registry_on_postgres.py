@@ -46,3 +46,39 @@ def test_register_gate_and_load_through_a_postgres_backed_server(tracking_server
     out = subprocess.run([sys.executable, "-c", code, json.dumps(sentences)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == expected
+
+
+def test_a_tracking_server_that_is_down_fails_register_cleanly_and_a_retry_completes(mlflow_server, translation_ws, tmp_path, monkeypatch):
+    """Registering against a server that does not answer fails with an error and changes nothing; the same
+    command once the server answers (what the retrain flow's retry does) registers the model."""
+    import socket
+
+    root = tmp_path / "project"
+    (root / "data").mkdir(parents=True)
+    for part in ("interim", "processed"):
+        (root / "data" / part).symlink_to(translation_ws / "data" / part)
+    params = tiny_params("translation", steps=20)
+    params["evaluate"]["translation"] = dict(TINY_EVALUATE, precision="fp32")
+    params["registry"]["translation"]["floor"] = 0.0
+    train("translation", "mle", params, root=root)
+    metrics, _ = evaluate(load_model_dir(root / "models/translation-mle"), root / "data/interim/translation", root / "data/processed/translation",
+                          EvaluateConfig(**params["evaluate"]["translation"]))
+    (root / "metrics").mkdir()
+    (root / "metrics" / "translation-mle.json").write_text(json.dumps(metrics))
+    import yaml
+
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    env = dict(__import__("os").environ, MLFLOW_HTTP_REQUEST_MAX_RETRIES="1", MLFLOW_HTTP_REQUEST_TIMEOUT="5")
+    down = subprocess.run([sys.executable, "-m", "seqgen.stages.register", "translation", "mle"], cwd=root, capture_output=True, text=True,
+                          timeout=300, env=dict(env, MLFLOW_TRACKING_URI=dead))
+    assert down.returncode == 1 and f"error: MLflow tracking store {dead}" in down.stderr, down.stderr[-1500:]
+    assert not (root / "reports" / "promotion" / "translation-mle.json").exists()
+
+    up = subprocess.run([sys.executable, "-m", "seqgen.stages.register", "translation", "mle"], cwd=root, capture_output=True, text=True,
+                        timeout=300, env=dict(env, MLFLOW_TRACKING_URI=mlflow_server))
+    assert up.returncode == 0, up.stderr[-2000:]
+    record = json.loads((root / "reports" / "promotion" / "translation-mle.json").read_text())
+    assert record["champion_after"] is not None

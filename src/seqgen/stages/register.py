@@ -77,7 +77,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("family", choices=FAMILIES)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: %(default)s)")
     args = parser.parse_args(argv)
-    return run_stage(f"register@{args.task}-{args.family}", lambda: register(args.task, args.family, with_profile(load_params(args.params))))
+    def body() -> None:
+        from mlflow.exceptions import MlflowException
+
+        from seqgen.registry.register import RegistryError
+
+        try:
+            register(args.task, args.family, with_profile(load_params(args.params)))
+        except MlflowException as err:  # e.g. a tracking server that is down: say so in one line (retrying may help)
+            import mlflow
+
+            raise RegistryError(f"MLflow tracking store {mlflow.get_tracking_uri()}: {str(err).splitlines()[0][:500]}") from None
+
+    return run_stage(f"register@{args.task}-{args.family}", body)
 
 
 if __name__ == "__main__":
