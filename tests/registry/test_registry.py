@@ -267,6 +267,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def fuzz_rest_endpoint(post, server_pid: int) -> None:
+    """Random JSON bodies (nested values, huge strings, wrong types) and raw bytes: every answer is a success
+    or a client error (never 5xx), and the server's memory stays bounded."""
+    import psutil
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    def rss() -> int:
+        group = psutil.Process(server_pid)
+        return sum(p.memory_info().rss for p in [group, *group.children(recursive=True)])
+
+    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
+                               lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=12)
+    bodies = (st.builds(lambda v: json.dumps({"inputs": v}).encode(), json_values)
+              | st.builds(lambda v: json.dumps(v).encode(), json_values)
+              | st.builds(lambda n: json.dumps({"inputs": ["x" * n]}).encode(), st.integers(0, 2_000_000))
+              | st.binary(max_size=200))
+    before = rss()
+
+    @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(bodies)
+    def client_errors_only(body):
+        status, answer = post(body)
+        assert status < 500, (body[:200], status, answer)
+
+    client_errors_only()
+    assert rss() - before < 1_000_000_000, "the server grew by more than 1 GB under fuzzing"
+
+
 def test_mlflow_models_serve_answers_translations_and_client_errors(project):
     """`mlflow models serve` of the champion on loopback, queried over HTTP as the README shows."""
     import time
@@ -288,7 +317,11 @@ def test_mlflow_models_serve_answers_translations_and_client_errors(project):
             with urllib.request.urlopen(request, timeout=60) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"{}")
+            raw = err.read() or b"{}"
+            try:
+                return err.code, json.loads(raw)
+            except ValueError:  # e.g. 415 for an unsupported content type answers in plain text
+                return err.code, {"message": raw.decode(errors="replace")}
 
     try:
         deadline = time.monotonic() + 120
@@ -302,6 +335,7 @@ def test_mlflow_models_serve_answers_translations_and_client_errors(project):
         assert post(json.dumps({"inputs": SENTENCES}).encode()) == (200, {"predictions": expected})
         frame = {"dataframe_split": {"columns": ["text"], "data": [[SENTENCES[0]]]}}
         assert post(json.dumps(frame).encode()) == (200, {"predictions": expected[:1]})
+        fuzz_rest_endpoint(post, server.pid)
         for body, message in ((json.dumps({"inputs": [""]}).encode(), "empty string"), (json.dumps({"dataframe_split": {"columns": ["wrong"], "data": [["a"]]}}).encode(), "expected one column 'text'"),
                               (b"not json", ""), (json.dumps({"inputs": ["x" * 6000]}).encode(), "limit")):
             status, answer = post(body)
