@@ -112,10 +112,21 @@ def chat_command(args, read: Callable[[str], str] = input) -> int:
     return 0
 
 
+def check_model_name(name: str | None) -> None:
+    """Registered names are <task>-<family>: anything else is refused before it reaches a registry query."""
+    from seqgen.config import TASKS
+    from seqgen.stages.train import FAMILIES
+
+    valid = [f"{task}-{family}" for task in TASKS for family in FAMILIES]
+    if name is not None and name not in valid:
+        raise SeqgenError(f"{name!r} is not a seqgen model name; one of: {', '.join(valid)}")
+
+
 def registry_command(args) -> int:
     from seqgen.registry.register import describe, rollback
     from seqgen.tracking import configure
 
+    check_model_name(args.name)
     configure()
     if args.action == "show":
         rows = describe(args.name)
@@ -139,14 +150,14 @@ def registry_command(args) -> int:
 
 
 def promote_by_hand(name: str, version: str, force: bool, params_path: Path) -> int:
-    from seqgen.config import TASKS, from_mapping, load_params, section, with_profile
+    from seqgen.config import from_mapping, load_params, section, with_profile
     from seqgen.registry.gate import GateConfig
     from seqgen.registry.register import gate, registry_lock, test_data_version
     from seqgen.stages.register import reevaluator
 
+    if not str(version).isdigit():
+        raise SeqgenError(f"version {version!r}: expected a version number")
     task = name.split("-", 1)[0]
-    if task not in TASKS:
-        raise SeqgenError(f"{name!r} is not a seqgen model name (<task>-<family>, task one of {', '.join(TASKS)})")
     params = with_profile(load_params(params_path))
     cfg = from_mapping(GateConfig, section(params, f"registry.{task}"), f"registry.{task}")
     root = Path(".")

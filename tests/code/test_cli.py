@@ -36,3 +36,11 @@ def test_stage_reports_a_missing_params_file_without_traceback(tmp_path):
     assert result.returncode == 1
     assert "[tokenize@translation] error:" in result.stderr and "params file not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [["show", "x' or name = 'y"], ["rollback", "../../etc"], ["promote", "music-mle", "1"], ["promote", "translation-mle", "1 or 2"]])
+def test_registry_commands_refuse_names_that_are_not_models(args, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'store.db'}")
+    assert main(["registry", *args]) == 1
+    err = capsys.readouterr().err
+    assert "is not a seqgen model name" in err or "expected a version number" in err
