@@ -15,14 +15,12 @@ from seqgen.stages.train import train
 from tiny import TINY_EVALUATE, tiny_params
 
 
-def test_register_gate_and_load_through_a_postgres_backed_server(tracking_server, postgres_url, translation_ws, tmp_path):
-    import psycopg2
-
-    root = tmp_path / "project"
+def trained_project(translation_ws, root, steps: int):
+    """A project folder (data linked from the tiny workspace) with a tiny trained model and its real metrics."""
     (root / "data").mkdir(parents=True)
     for part in ("interim", "processed"):
         (root / "data" / part).symlink_to(translation_ws / "data" / part)
-    params = tiny_params("translation", steps=80)
+    params = tiny_params("translation", steps=steps)
     params["evaluate"]["translation"] = dict(TINY_EVALUATE, precision="fp32")
     params["registry"]["translation"]["floor"] = 0.0
     train("translation", "mle", params, root=root)
@@ -30,6 +28,13 @@ def test_register_gate_and_load_through_a_postgres_backed_server(tracking_server
                           EvaluateConfig(**params["evaluate"]["translation"]))
     (root / "metrics").mkdir()
     (root / "metrics" / "translation-mle.json").write_text(json.dumps(metrics))
+    return root, params
+
+
+def test_register_gate_and_load_through_a_postgres_backed_server(tracking_server, postgres_url, translation_ws, tmp_path):
+    import psycopg2
+
+    root, params = trained_project(translation_ws, tmp_path / "project", steps=80)
 
     record = register("translation", "mle", params, root)
     assert record["promoted"] and record["champion_after"] == record["version"]
@@ -53,18 +58,7 @@ def test_a_tracking_server_that_is_down_fails_register_cleanly_and_a_retry_compl
     command once the server answers (what the retrain flow's retry does) registers the model."""
     import socket
 
-    root = tmp_path / "project"
-    (root / "data").mkdir(parents=True)
-    for part in ("interim", "processed"):
-        (root / "data" / part).symlink_to(translation_ws / "data" / part)
-    params = tiny_params("translation", steps=20)
-    params["evaluate"]["translation"] = dict(TINY_EVALUATE, precision="fp32")
-    params["registry"]["translation"]["floor"] = 0.0
-    train("translation", "mle", params, root=root)
-    metrics, _ = evaluate(load_model_dir(root / "models/translation-mle"), root / "data/interim/translation", root / "data/processed/translation",
-                          EvaluateConfig(**params["evaluate"]["translation"]))
-    (root / "metrics").mkdir()
-    (root / "metrics" / "translation-mle.json").write_text(json.dumps(metrics))
+    root, params = trained_project(translation_ws, tmp_path / "project", steps=20)
     import yaml
 
     (root / "params.yaml").write_text(yaml.safe_dump(params))
