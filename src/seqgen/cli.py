@@ -7,6 +7,7 @@ import sys
 
 from seqgen import __version__
 from seqgen.config import TASKS
+from seqgen.paths import project_file
 
 STAGES = {
     "ingest": "read the raw corpus files, normalise, write data/interim/<task>/*.jsonl",
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in STAGES.items():
         sub = commands.add_parser(name, help=help_text, description=help_text.capitalize() + ".")
         sub.add_argument("task", choices=TASKS, help="which task's data to process")
-        sub.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+        sub.add_argument("--params", default="params.yaml", type=project_file, help="params file (default: %(default)s)")
         if name == "ingest":
             sub.add_argument("--raw-dir", help="folder with the raw corpus files (default: the DVC import for the task)")
     add_registry_commands(commands)
@@ -65,7 +66,7 @@ def add_registry_commands(commands) -> None:
     promote.add_argument("name", help="registered model, e.g. translation-gan")
     promote.add_argument("version", help="version number")
     promote.add_argument("--force", action="store_true", help="promote even if the gate refuses (recorded as forced)")
-    promote.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    promote.add_argument("--params", default="params.yaml", type=project_file, help="params file (default: %(default)s)")
     rollback = actions.add_parser("rollback", help="give the champion alias back to the previous champion",
                                   description="Restore the version the current champion replaced (from the audit trail).")
     rollback.add_argument("name", help="registered model, e.g. translation-gan")
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         import importlib
 
         stage = importlib.import_module(f"seqgen.stages.{args.command}")
-        stage_argv = [args.task, "--params", args.params]
+        stage_argv = [args.task, "--params", str(args.params)]
         if args.command == "ingest":
             stage_argv += ["--raw-dir", args.raw_dir or RAW_DIRS[args.task]]
         return stage.main(stage_argv)

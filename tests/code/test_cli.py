@@ -29,9 +29,10 @@ def test_stage_entry_points_reject_an_unknown_task():
 
 def test_stage_reports_a_missing_params_file_without_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "seqgen.stages.tokenize", "translation", "--params", str(tmp_path / "p.yaml")],
+        [sys.executable, "-m", "seqgen.stages.tokenize", "translation", "--params", "p.yaml"],
         capture_output=True,
         text=True,
+        cwd=tmp_path,
     )
     assert result.returncode == 1
     assert "[tokenize@translation] error:" in result.stderr and "params file not found" in result.stderr

@@ -1,10 +1,18 @@
-"""Security rules that a grep can hold: every torch.load in the project reads tensors only."""
+"""Security rules: every torch.load in the project reads tensors only (a scan of the code), and paths from the
+command line and params.yaml cannot lead out of the project or the given data folder."""
 
 from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
+import sys
 
-from helpers import PROJECT_ROOT
+import pytest
+import yaml
+
+from helpers import PROJECT_ROOT, make_multi30k_slice
+from seqgen.cli import main as cli_main
 
 
 def torch_loads_without_weights_only(path) -> list[int]:
@@ -30,3 +38,83 @@ def test_the_scan_finds_an_unsafe_load(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("import torch\nstate = torch.load('m.pt')\nok = torch.load('m.pt', weights_only=True)\n")
     assert torch_loads_without_weights_only(bad) == [2]
+
+
+# ---- paths from the command line and params.yaml stay inside the project or the given data folder ----------
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A project folder (the working directory) with the real params.yaml, a raw Multi30k slice in
+    data/raw, and a folder outside it holding a file an attacker would like read."""
+    root = tmp_path / "project"
+    make_multi30k_slice(root / "data" / "raw" / "multi30k", train=50, evaluation=10)
+    shutil.copy(PROJECT_ROOT / "params.yaml", root / "params.yaml")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(root / "params.yaml", outside / "params.yaml")
+    monkeypatch.chdir(root)
+    return root, outside
+
+
+def run_ingest(*extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "seqgen.stages.ingest", "translation", "--raw-dir", "data/raw/multi30k", *extra],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink"])
+def test_a_params_file_outside_the_project_is_refused_by_every_entry_point(project, kind):
+    root, outside = project
+    given = {"dotdot": "../outside/params.yaml", "absolute": str(outside / "params.yaml"), "symlink": "linked.yaml"}[kind]
+    (root / "linked.yaml").symlink_to(outside / "params.yaml")
+    result = run_ingest("--params", given)
+    assert result.returncode == 2
+    assert f"argument --params: {given}: resolves to {outside / 'params.yaml'}, outside the project" in result.stderr
+    for argv in (["validate", "translation", "--params", given], ["registry", "promote", "translation-mle", "1", "--params", given]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli_main(argv)
+        assert exit_info.value.code == 2
+    assert not (root / "data" / "interim").exists()
+
+
+def test_a_params_file_inside_the_project_is_accepted(project):
+    root, _ = project
+    (root / "conf").mkdir()
+    shutil.copy(root / "params.yaml", root / "conf" / "p.yaml")
+    result = run_ingest("--params", "conf/../conf/p.yaml")
+    assert result.returncode == 0, result.stderr
+    assert (root / "data" / "interim" / "translation" / "train.jsonl").is_file()
+
+
+@pytest.mark.parametrize("lang", ["../../outside/x", "/etc/passwd", "en/..", "EN", ""])
+def test_a_language_code_that_is_a_path_is_refused_before_any_file_is_opened(project, lang):
+    root, _ = project
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["data"]["translation"]["source_lang"] = lang
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run_ingest()
+    assert result.returncode == 1
+    assert f"data.translation.source_lang: {lang!r} is not a language code" in result.stderr
+    assert not (root / "data" / "interim").exists()
+
+
+def test_a_corpus_file_linked_out_of_the_data_folder_and_project_is_refused(project):
+    root, outside = project
+    raw = root / "data" / "raw" / "multi30k"
+    shutil.move(raw / "train.en.gz", outside / "train.en.gz")
+    (raw / "train.en.gz").symlink_to(outside / "train.en.gz")
+    result = run_ingest()
+    assert result.returncode == 1
+    assert f"data/raw/multi30k/train.en.gz: resolves to {outside / 'train.en.gz'}, outside the data folder" in result.stderr
+    assert not (root / "data" / "interim").exists()
+
+
+def test_a_corpus_file_linked_into_the_project_cache_is_read(project):
+    """DVC's symlink cache type links data files to .dvc/cache: inside the project, so allowed."""
+    root, _ = project
+    raw = root / "data" / "raw" / "multi30k"
+    cache = root / ".dvc" / "cache" / "files" / "md5" / "ab"
+    cache.mkdir(parents=True)
+    shutil.move(raw / "train.en.gz", cache / "cdef")
+    (raw / "train.en.gz").symlink_to(cache / "cdef")
+    result = run_ingest()
+    assert result.returncode == 0, result.stderr
+    assert len((root / "data" / "interim" / "translation" / "train.jsonl").read_text().splitlines()) == 51

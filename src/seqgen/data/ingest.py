@@ -14,6 +14,7 @@ from typing import Iterable
 from seqgen.data import readers
 from seqgen.errors import ConfigError
 from seqgen.io import write_json_atomic, write_jsonl_atomic
+from seqgen.paths import check_language_code
 from seqgen.text import normalize, unwrap_tab_quoted
 
 EVAL_SPLITS = ("valid", "test", "test2017")
@@ -24,6 +25,10 @@ class TranslationDataConfig:
     source_lang: str
     target_lang: str
     drop_leaked_from_train: bool
+
+    def __post_init__(self) -> None:
+        check_language_code(self.source_lang, "data.translation.source_lang")
+        check_language_code(self.target_lang, "data.translation.target_lang")
 
 
 @dataclasses.dataclass(frozen=True)

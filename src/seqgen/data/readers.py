@@ -13,6 +13,7 @@ import zlib
 from pathlib import Path
 
 from seqgen.errors import DataError
+from seqgen.paths import corpus_file
 
 # Multi30k Task 1 file stems: `<stem>.<lang>.gz` in data/task1/raw of the official repository.
 MULTI30K_SPLITS = {
@@ -61,8 +62,8 @@ def read_multi30k(raw_dir: Path, source_lang: str, target_lang: str) -> dict[str
     """Aligned (source, target) raw line pairs for every split, keyed by our split names."""
     pairs = {}
     for split, stem in MULTI30K_SPLITS.items():
-        src_path = raw_dir / f"{stem}.{source_lang}.gz"
-        tgt_path = raw_dir / f"{stem}.{target_lang}.gz"
+        src_path = corpus_file(raw_dir, f"{stem}.{source_lang}.gz")
+        tgt_path = corpus_file(raw_dir, f"{stem}.{target_lang}.gz")
         src, tgt = read_gzip_lines(src_path), read_gzip_lines(tgt_path)
         if len(src) != len(tgt):
             raise DataError(
@@ -103,7 +104,7 @@ def read_dailydialog(raw_dir: Path) -> dict[str, list[list[str]]]:
     """Dialogues (lists of raw utterances) for every split, keyed by our split names."""
     dialogues = {}
     for split, name in DAILYDIALOG_SPLITS.items():
-        path = raw_dir / f"{name}.zip"
+        path = corpus_file(raw_dir, f"{name}.zip")
         lines = read_zip_member_lines(path, f"{name}/dialogues_{name}.txt")
         parsed = []
         for number, line in enumerate(lines, start=1):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from seqgen.config import TASKS, from_mapping, load_params, section, with_profile
+from seqgen.paths import project_file
 from seqgen.stages.common import log, run_stage
 from seqgen.stages.train import FAMILIES
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seqgen.stages.register", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=TASKS)
     parser.add_argument("family", choices=FAMILIES)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: %(default)s)")
+    parser.add_argument("--params", type=project_file, default=Path("params.yaml"), help="params file (default: %(default)s)")
     args = parser.parse_args(argv)
     def body() -> None:
         from mlflow.exceptions import MlflowException
