@@ -5,17 +5,21 @@ profile: a real `prefect server start` and the served deployment end to end, and
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers import make_repo, read_gz_lines, write_gz_lines
 
@@ -175,3 +179,97 @@ def test_new_data_failing_validation_stops_the_flow_at_validate_and_keeps_champi
     by_name = {run.name: run for run in runs}
     assert by_name["validate@translation"].run_count == 1  # rejected data is not retried
     assert not any(name.startswith(("tokenize", "train", "register")) for name in by_name)
+
+
+class FlakyPort:
+    """A loopback port in front of a real tracking server: it drops the first `down_for` connections at once
+    (a server that is down), then forwards bytes both ways."""
+
+    def __init__(self, upstream_port: int, down_for: int = 1):
+        self.upstream_port, self.down_for, self.dropped = upstream_port, down_for, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            if self.dropped < self.down_for:
+                self.dropped += 1
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_tracking_server_down_at_register_then_the_prefect_retry_completes(workspace, tmp_path, harness, monkeypatch):
+    """The tracking server does not answer the register stage's first attempt: the stage fails, Prefect retries
+    it (StageFailed is transient), the retry registers, and there is still exactly one champion."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    shutil.copytree(workspace, tmp_path / "ws", symlinks=True)
+    repo = tmp_path / "ws" / "repo"
+    before = registry_state(repo)
+    assert before["translation-mle"] == {"aliases": {"challenger": "1"}, "versions": 1}  # tiny model: under the floor
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["registry"]["translation"]["floor"] = 0.0  # now it may become the first champion: register@translation-mle is stale
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    port, log = free_port(), tmp_path / "mlflow-server.log"
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{repo / 'mlflow.db'}",
+                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                              cwd=tmp_path, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+                              env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"))
+    flaky = None
+    try:
+        def healthy() -> bool:
+            assert server.poll() is None, log.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait_until(healthy, 120, "the MLflow server", log)
+        flaky = FlakyPort(port, down_for=1)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{flaky.port}")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the client's own retries would hide the outage
+        monkeypatch.chdir(repo)
+        state = load_flow(repo).retrain(tasks=["translation"], families=["mle"], profile="tiny", update=False, return_state=True)
+        assert state.is_completed(), state.message
+    finally:
+        if flaky:
+            flaky.close()
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+    assert flaky.dropped == 1
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    register_run = next(run for run in runs if run.name == "register@translation-mle")
+    assert register_run.run_count == 2 and register_run.state.is_completed()
+    assert not any(run.name.startswith("train") and run.run_count > 1 for run in runs)
+    record = json.loads((repo / "reports" / "promotion" / "translation-mle.json").read_text())
+    assert record["promoted"] and record["champion_after"] == "1"
+    # the same model: no new version; exactly one champion
+    after = registry_state(repo)["translation-mle"]
+    assert after["aliases"]["champion"] == "1" and after["versions"] == 1
