@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqgen.data.tokenization import BOS_ID, PAD_ID
+from seqgen.models.losses import smoothed_cross_entropy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,12 +217,9 @@ class Seq2Seq(nn.Module):
     def token_losses(self, hidden: Tensor, tgt_out: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(label-smoothed loss sum, NLL sum, real-token count) over non-pad targets only."""
         real = tgt_out != PAD_ID
-        # Projecting only real positions skips padding; one fp32 log_softmax serves both sums.
-        logp = F.log_softmax(self.logits(hidden[real]).float(), dim=-1)
-        nll = -logp.gather(1, tgt_out[real][:, None]).squeeze(1)
-        eps = self.cfg.label_smoothing
-        smoothed = (1 - eps) * nll - eps * logp.mean(dim=-1)  # = F.cross_entropy(..., label_smoothing=eps)
-        return smoothed.sum(), nll.detach().sum(), real.sum()
+        # Projecting only real positions skips padding; chunked, so the full logits never exist (losses.py).
+        smoothed, nll = smoothed_cross_entropy(hidden[real], self.embed.weight, tgt_out[real], self.cfg.label_smoothing)
+        return smoothed, nll, real.sum()
 
     def forward(self, src: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         memory, mask = self.encode(src)
