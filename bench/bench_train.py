@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PROJECT_ROOT, header  # noqa: E402
+
+WINDOW_STEPS = 10  # training steps between two probes of the matmul ceiling
 
 
 def matmul_gflops(dtype: torch.dtype, m: int, k: int, n: int, seconds: float = 2.0) -> float:
@@ -30,6 +33,11 @@ def matmul_gflops(dtype: torch.dtype, m: int, k: int, n: int, seconds: float = 2
         a @ b
         count += 1
     return 2 * m * k * n * count / (time.perf_counter() - started) / 1e9
+
+
+def ceiling(dtype: torch.dtype) -> float:
+    """The matmul ceiling: the better of a square and a Transformer-shaped product (4096 tokens x 256 x 1024)."""
+    return max(matmul_gflops(dtype, 2048, 2048, 2048, seconds=1.0), matmul_gflops(dtype, 4096, 256, 1024, seconds=1.0))
 
 
 def training_flops_per_target_token(cfg, src_per_tgt: float, mean_src: float, mean_tgt: float) -> float:
@@ -44,7 +52,7 @@ def training_flops_per_target_token(cfg, src_per_tgt: float, mean_src: float, me
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=60, help="timed training steps (after 5 warm-up steps)")
+    parser.add_argument("--steps", type=int, default=60, help="timed training steps, in windows of 10 (after 5 warm-up steps)")
     parser.add_argument("--task", default="translation")
     parser.add_argument("--batch-tokens", type=int, help="override train.<task>.mle.trainer.batch_tokens")
     args = parser.parse_args()
@@ -67,38 +75,51 @@ def main() -> None:
     job.metrics_path = None
     trainer = Trainer(job)
     torch.set_num_threads(params["train"]["run"]["threads"])
-    ceilings = {
-        "fp32": max(matmul_gflops(torch.float32, 2048, 2048, 2048), matmul_gflops(torch.float32, 4096, 256, 1024)),
-        "bf16": max(matmul_gflops(torch.bfloat16, 2048, 2048, 2048), matmul_gflops(torch.bfloat16, 4096, 256, 1024)),
-    }
     precision = "bf16" if trainer.bf16 else "fp32"
-    print(f"matmul ceiling, {torch.get_num_threads()} threads: fp32 {ceilings['fp32']:.0f} GFLOP/s, bf16 {ceilings['bf16']:.0f} GFLOP/s")
+    dtype = torch.bfloat16 if trainer.bf16 else torch.float32
+    fp32_ceiling = ceiling(torch.float32)
+    print(f"matmul ceiling, {torch.get_num_threads()} threads: fp32 {fp32_ceiling:.0f} GFLOP/s (bf16: probed between windows below)")
 
     for _ in range(5):
         trainer.train_step(next(trainer.stream))
-    usage_before = resource.getrusage(resource.RUSAGE_SELF)
+    # The machine is shared and its speed drifts by several percent within a minute, so the ceiling is probed
+    # before every window of steps and each window's rate is set against its own probe.
+    windows = []  # (ceiling GFLOP/s, achieved GFLOP/s)
     src_tokens = tgt_tokens = sentences = 0
-    started = time.perf_counter()
-    for _ in range(args.steps):
-        batch = next(trainer.stream)
-        trainer.train_step(batch)
-        src_tokens += int((batch.src != 0).sum())
-        tgt_tokens += batch.target_tokens
-        sentences += batch.size
-    elapsed = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+    elapsed = user = system = 0.0
+    for _ in range(max(1, args.steps // WINDOW_STEPS)):
+        probe = ceiling(dtype)
+        counts, started, before = [0, 0, 0], time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)  # source, target tokens, sentences
+        for _ in range(WINDOW_STEPS):
+            batch = next(trainer.stream)
+            trainer.train_step(batch)
+            counts[0] += int((batch.src != 0).sum())
+            counts[1] += batch.target_tokens
+            counts[2] += batch.size
+        seconds, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
+        src, tgt, n = counts
+        windows.append((probe, tgt / seconds * training_flops_per_target_token(model_cfg, src / tgt, src / n, tgt / n) / 1e9))
+        src_tokens, tgt_tokens, sentences = src_tokens + src, tgt_tokens + tgt, sentences + n
+        elapsed += seconds
+        user, system = user + after.ru_utime - before.ru_utime, system + after.ru_stime - before.ru_stime
+    steps = len(windows) * WINDOW_STEPS
 
     flops = training_flops_per_target_token(model_cfg, src_tokens / tgt_tokens, src_tokens / sentences, tgt_tokens / sentences)
     rate = tgt_tokens / elapsed
     achieved = rate * flops / 1e9
+    fractions = sorted(gflops / probe for probe, gflops in windows)
+    probes = sorted(probe for probe, _ in windows)
     params_m = sum(p.numel() for p in trainer.model.parameters()) / 1e6
     print(f"model: {model_cfg.encoder_layers}+{model_cfg.decoder_layers} layers, d_model {model_cfg.d_model}, {model_cfg.heads} heads, "
           f"ffn {model_cfg.ffn}, vocab {model_cfg.vocab_size}, {params_m:.1f}M parameters; precision {precision}")
-    print(f"batches: {args.steps} steps, {tgt_tokens / args.steps:.0f} target tokens per step (batch_tokens {job.cfg.batch_tokens})")
+    print(f"batches: {steps} steps in {len(windows)} windows, {tgt_tokens / steps:.0f} target tokens per step (batch_tokens {job.cfg.batch_tokens})")
     print(f"training FLOPs per target token (from shapes): {flops / 1e6:.1f} MFLOP")
-    print(f"THROUGHPUT: {rate:.0f} target tokens/s  ({achieved:.0f} GFLOP/s = {achieved / ceilings[precision]:.0%} of the {precision} matmul ceiling)")
-    print(f"CPU time: user {usage.ru_utime - usage_before.ru_utime:.1f} s, sys {usage.ru_stime - usage_before.ru_stime:.1f} s over {elapsed:.1f} s wall")
-    print(f"peak memory (max RSS): {usage.ru_maxrss / 1024:.0f} MiB")
+    print(f"{precision} matmul ceiling per window: median {statistics.median(probes):.0f} GFLOP/s (range {probes[0]:.0f}-{probes[-1]:.0f})")
+    print(f"per-window fraction of the ceiling: {', '.join(f'{f:.0%}' for f in fractions)}")
+    print(f"THROUGHPUT: {rate:.0f} target tokens/s  ({achieved:.0f} GFLOP/s = {achieved / statistics.median(probes):.0%} of the median "
+          f"{precision} ceiling; median window {statistics.median(fractions):.0%})")
+    print(f"CPU time of the training steps: user {user:.1f} s, sys {system:.1f} s over {elapsed:.1f} s wall")
+    print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":

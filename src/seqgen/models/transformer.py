@@ -59,6 +59,23 @@ class Dropout(nn.Module):
         return x * keep * self.scale
 
 
+def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool) -> Tensor:
+    """softmax(q k^T / sqrt(d), hiding masked keys) v, for (B, H, T, d) queries and (B, H, S, d) keys/values.
+
+    Training on CPU spells it out: there, SDPA's fused kernel has a slow backward and its math path upcasts
+    bf16 to fp32, while written out the two matmuls stay in the autocast dtype and only the softmax runs in
+    fp32 (bench/RESULTS.md). Elsewhere, and without gradients (decoding), SDPA's kernels are the faster ones.
+    """
+    if not (torch.is_grad_enabled() and q.device.type == "cpu"):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+    scores = (q * q.size(-1) ** -0.5) @ k.transpose(-2, -1)
+    if causal:
+        scores = scores.masked_fill(torch.ones(q.size(-2), k.size(-2), dtype=torch.bool, device=q.device).triu(1), float("-inf"))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype) @ v
+
+
 class Attention(nn.Module):
     """Multi-head attention over `scaled_dot_product_attention` (fused kernels; no dropout on the
     attention weights, which would force the slow unfused path on CPU)."""
@@ -95,7 +112,7 @@ class Attention(nn.Module):
                     k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
                 cache["k"], cache["v"] = k, v
                 causal = False  # one new query attends to everything before it
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+        y = attend(q, k, v, mask, causal)
         b, h, t, dh = y.shape
         return self.out(y.transpose(1, 2).reshape(b, t, h * dh))
 
