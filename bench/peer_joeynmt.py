@@ -260,7 +260,7 @@ def training_seconds(log: Path) -> tuple[float, float]:
 
 
 def checkpoint_stats(checkpoint: Path) -> dict:
-    code = ("import torch, sys, json; s = torch.load(sys.argv[1], map_location='cpu', weights_only=False)['stats_state']; "
+    code = ("import torch, sys, json; s = torch.load(sys.argv[1], map_location='cpu', weights_only=True)['stats_state']; "
             "print(json.dumps({k: s[k] for k in ('steps', 'total_tokens', 'epochs')}))")
     return json.loads(subprocess.run([str(PEER_PYTHON), "-c", code, str(checkpoint)], capture_output=True, text=True,
                                      check=True).stdout)

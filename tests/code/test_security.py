@@ -4,6 +4,7 @@ command line and params.yaml cannot lead out of the project or the given data fo
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,10 @@ def torch_loads_without_weights_only(path) -> list[int]:
                 flag = next((k.value for k in node.keywords if k.arg == "weights_only"), None)
                 if not (isinstance(flag, ast.Constant) and flag.value is True):
                     lines.append(node.lineno)
+        # code run as a string (`python -c "..."`): the same rule, by text
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.search(r"torch\.load\(\S", node.value):
+            if "weights_only=True" not in node.value:
+                lines.append(node.lineno)
     return lines
 
 
@@ -38,8 +43,9 @@ def test_every_torch_load_uses_weights_only():
 
 def test_the_scan_finds_an_unsafe_load(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("import torch\nstate = torch.load('m.pt')\nok = torch.load('m.pt', weights_only=True)\n")
-    assert torch_loads_without_weights_only(bad) == [2]
+    bad.write_text("import torch\nstate = torch.load('m.pt')\nok = torch.load('m.pt', weights_only=True)\n"
+                   "code = \"import torch; torch.load('m.pt', weights_only=False)\"\n")
+    assert torch_loads_without_weights_only(bad) == [2, 4]
 
 
 # ---- paths from the command line and params.yaml stay inside the project or the given data folder ----------
@@ -60,6 +66,14 @@ def project(tmp_path, monkeypatch):
 def run_ingest(*extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "seqgen.stages.ingest", "translation", "--raw-dir", "data/raw/multi30k", *extra],
                           capture_output=True, text=True)
+
+
+def link_train_file_to(root, target) -> None:
+    """Move the raw train.en.gz to `target` and leave a symlink to it in its place."""
+    raw = root / "data" / "raw" / "multi30k"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(raw / "train.en.gz", target)
+    (raw / "train.en.gz").symlink_to(target)
 
 
 @pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink"])
@@ -100,9 +114,7 @@ def test_a_language_code_that_is_a_path_is_refused_before_any_file_is_opened(pro
 
 def test_a_corpus_file_linked_out_of_the_data_folder_and_project_is_refused(project):
     root, outside = project
-    raw = root / "data" / "raw" / "multi30k"
-    shutil.move(raw / "train.en.gz", outside / "train.en.gz")
-    (raw / "train.en.gz").symlink_to(outside / "train.en.gz")
+    link_train_file_to(root, outside / "train.en.gz")
     result = run_ingest()
     assert result.returncode == 1
     assert f"data/raw/multi30k/train.en.gz: resolves to {outside / 'train.en.gz'}, outside the data folder" in result.stderr
@@ -112,11 +124,7 @@ def test_a_corpus_file_linked_out_of_the_data_folder_and_project_is_refused(proj
 def test_a_corpus_file_linked_into_the_project_cache_is_read(project):
     """DVC's symlink cache type links data files to .dvc/cache: inside the project, so allowed."""
     root, _ = project
-    raw = root / "data" / "raw" / "multi30k"
-    cache = root / ".dvc" / "cache" / "files" / "md5" / "ab"
-    cache.mkdir(parents=True)
-    shutil.move(raw / "train.en.gz", cache / "cdef")
-    (raw / "train.en.gz").symlink_to(cache / "cdef")
+    link_train_file_to(root, root / ".dvc" / "cache" / "files" / "md5" / "ab" / "cdef")
     result = run_ingest()
     assert result.returncode == 0, result.stderr
     assert len((root / "data" / "interim" / "translation" / "train.jsonl").read_text().splitlines()) == 51
