@@ -54,6 +54,20 @@ def wait_until(check, timeout: float, what: str, log: Path | None = None) -> Non
         time.sleep(1)
 
 
+def wait_until_healthy(server: subprocess.Popen, url: str, what: str, log: Path) -> None:
+    """Wait for a server started here to answer 200 at `url`; fail with its log if it exits or times out."""
+
+    def healthy() -> bool:
+        assert server.poll() is None, log.read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    wait_until(healthy, 120, what, log)
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, raw_slices) -> Path:
     root = tmp_path_factory.mktemp("retrain")
@@ -72,16 +86,8 @@ def prefect_server(tmp_path_factory):
     server = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                               env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
-    def healthy() -> bool:
-        assert server.poll() is None, log.read_text()[-3000:]
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
     try:
-        wait_until(healthy, 120, "the Prefect server", log)
+        wait_until_healthy(server, f"http://127.0.0.1:{port}/api/health", "the Prefect server", log)
         yield f"http://127.0.0.1:{port}/api", home
     finally:
         os.killpg(server.pid, 15)
@@ -241,15 +247,7 @@ def test_tracking_server_down_at_register_then_the_prefect_retry_completes(works
                               env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"))
     flaky = None
     try:
-        def healthy() -> bool:
-            assert server.poll() is None, log.read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                    return response.status == 200
-            except OSError:
-                return False
-
-        wait_until(healthy, 120, "the MLflow server", log)
+        wait_until_healthy(server, f"http://127.0.0.1:{port}/health", "the MLflow server", log)
         flaky = FlakyPort(port, down_for=1)
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{flaky.port}")
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the client's own retries would hide the outage
