@@ -1,9 +1,10 @@
+import math
 import subprocess
 import sys
 
 import pytest
 
-from seqgen.evaluation.metrics import corpus_bleu, corpus_chrf, distinct_n, multi_sample_bleu
+from seqgen.evaluation.metrics import corpus_bleu, corpus_chrf, dialogwae_sentence_bleu, distinct_n, multi_sample_bleu, word_punct_tokens
 
 REFERENCES = [
     "Ein Mann mit einem orangefarbenen Hut starrt auf etwas.",
@@ -42,9 +43,39 @@ def test_distinct_n_on_a_hand_example():
 
 def test_multi_sample_bleu_recall_is_the_best_sample_precision_the_mean():
     reference = "how about going to the cinema tonight ?"
+    exact = dialogwae_sentence_bleu(word_punct_tokens(reference), word_punct_tokens(reference))
+    assert exact == pytest.approx(1.0, abs=0.25)  # method 5 smoothing moves even an exact match off 1.0
     perfect = multi_sample_bleu([[reference, reference]], [reference])
-    assert perfect == {"bleu_precision": pytest.approx(1.0), "bleu_recall": pytest.approx(1.0), "bleu_f1": pytest.approx(1.0)}
+    assert perfect == {"bleu_precision": pytest.approx(exact), "bleu_recall": pytest.approx(exact), "bleu_f1": pytest.approx(exact)}
     mixed = multi_sample_bleu([[reference, "no thanks ."]], [reference])
-    assert mixed["bleu_recall"] == pytest.approx(1.0)
-    assert mixed["bleu_precision"] < 0.6
+    assert mixed["bleu_recall"] == pytest.approx(exact)
+    assert mixed["bleu_precision"] == pytest.approx(exact / 2)  # "no thanks ." shares no word: 0
     assert mixed["bleu_precision"] < mixed["bleu_f1"] < mixed["bleu_recall"]
+
+
+def test_dialogwae_sentence_bleu_by_hand():
+    # hypothesis "what ?" (2 tokens), reference "some what ?" (3): unigram precision 2/2, bigram 1/1, no trigram
+    # (method 4 turns 0/1 into ln(2)/10), no 5-gram (0); method 5 averages each order with its neighbours.
+    p1 = (1 + 1 + 1 + 1) / 3
+    p2 = (p1 + 1 + math.log(2) / 10) / 3
+    p3 = (p2 + math.log(2) / 10 + 0) / 3
+    expected = math.exp(1 - 3 / 2) * (p1 * p2 * p3) ** (1 / 3)
+    assert dialogwae_sentence_bleu(["what", "?"], ["some", "what", "?"]) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(("hypothesis", "reference", "nltk"), [
+    # NLTK 3.10.4: sentence_bleu([ref], hyp, smoothing_function=SmoothingFunction().method7, weights=[1/3] * 3) on
+    # WordPunctTokenizer().tokenize(text.lower()), DialogWAE's call (the same on 4,205 DailyDialog pairs, 1e-16)
+    ("I am fine, thank you.", "i am fine , thanks .", 0.5931351351922857),
+    ("What?", "Some what ?", 0.41038122325513815),
+    ("yes", "no , thanks", 0.0),
+    ("the the the the", "the cat is on the mat", 0.1550583845114637),
+])
+def test_dialogwae_sentence_bleu_matches_nltk_method7(hypothesis, reference, nltk):
+    score = dialogwae_sentence_bleu(word_punct_tokens(hypothesis), word_punct_tokens(reference))
+    assert score == pytest.approx(nltk, rel=1e-12, abs=1e-15)
+
+
+def test_word_punct_tokens_lower_case_and_split_punctuation_runs():
+    assert word_punct_tokens("I'm fine... Thanks!") == ["i", "'", "m", "fine", "...", "thanks", "!"]
+    assert dialogwae_sentence_bleu([], ["a"]) == 0.0

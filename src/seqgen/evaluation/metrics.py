@@ -3,7 +3,12 @@ distinct-n. Hypotheses and references are detokenised text."""
 
 from __future__ import annotations
 
+import math
+import re
+from collections import Counter
 from typing import Sequence
+
+_WORD_PUNCT = re.compile(r"\w+|[^\w\s]+")
 
 
 def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[float, str]:
@@ -23,17 +28,60 @@ def corpus_chrf(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[f
     return float(score.score), str(metric.get_signature())
 
 
-def multi_sample_bleu(samples: Sequence[Sequence[str]], references: Sequence[str]) -> dict[str, float]:
-    """DialogWAE protocol: for each context, sentence BLEU (up to 3-grams, smoothed) of every sample
-    against the reference; recall = mean over contexts of the max, precision = mean of the mean, F1 their
-    harmonic mean. On a 0-1 scale as published. (DialogWAE used NLTK's smoothing method 7; this uses
-    sacreBLEU's exponential smoothing, so values are close to, not identical with, theirs.)"""
-    from sacrebleu.metrics import BLEU
+def word_punct_tokens(text: str) -> list[str]:
+    """DialogWAE's tokens: lower-cased, split into runs of word characters and runs of punctuation (the
+    pattern of NLTK's WordPunctTokenizer)."""
+    return _WORD_PUNCT.findall(text.lower())
 
-    metric = BLEU(max_ngram_order=3, effective_order=True)
+
+def _matches(hypothesis: Sequence[str], reference: Sequence[str], n: int) -> tuple[int, int]:
+    """NLTK's modified_precision with one reference: (clipped n-gram matches, max(1, hypothesis n-grams))."""
+    hyp = Counter(zip(*(hypothesis[i:] for i in range(n))))
+    ref = Counter(zip(*(reference[i:] for i in range(n))))
+    return sum(min(count, ref[gram]) for gram, count in hyp.items()), max(1, sum(hyp.values()))
+
+
+def dialogwae_sentence_bleu(hypothesis: Sequence[str], reference: Sequence[str]) -> float:
+    """NLTK's sentence_bleu([reference], hypothesis, weights=(1/3, 1/3, 1/3),
+    smoothing_function=SmoothingFunction().method7), the call in DialogWAE's metrics.py, restated here so
+    the project does not depend on NLTK (checked against NLTK 3.10.4 in tests/code/test_metrics.py).
+    Method 7 is method 4 (a zero match count becomes a small count that shrinks for short hypotheses and
+    halves with each further zero order) followed by method 5 (each order's precision averaged with its
+    neighbours; NLTK takes the 5-gram precision as the neighbour of the last order)."""
+    if not hypothesis:
+        return 0.0
+    counts = [_matches(hypothesis, reference, n) for n in (1, 2, 3)]
+    if counts[0][0] == 0:
+        return 0.0
+    precisions, zeros = [], 0
+    for matches, total in counts:  # method 4 (k = 5)
+        if matches == 0 and len(hypothesis) > 1:
+            zeros += 1
+            precisions.append(1 / (2**zeros * 5 / math.log(len(hypothesis))) / total)
+        else:
+            precisions.append(matches / total)
+    five_matches, five_total = _matches(hypothesis, reference, 5)
+    following = precisions[1:] + [five_matches / five_total]
+    previous = precisions[0] + 1
+    for i, p in enumerate(precisions):  # method 5
+        previous = precisions[i] = (previous + p + following[i]) / 3
+    if len(hypothesis) > len(reference):
+        brevity = 1.0
+    else:
+        brevity = math.exp(1 - len(reference) / len(hypothesis))
+    return brevity * math.exp(math.fsum(math.log(p) / 3 for p in precisions if p > 0))
+
+
+def multi_sample_bleu(samples: Sequence[Sequence[str]], references: Sequence[str]) -> dict[str, float]:
+    """DialogWAE protocol (Gu et al. 2019, their sample.py): for each context, the sentence BLEU
+    (dialogwae_sentence_bleu on word_punct_tokens) of every sampled response against the reference;
+    recall = mean over contexts of the best sample, precision = mean over contexts of the samples' mean,
+    F1 their harmonic mean. As published: 0-1, except that method 5 smoothing can lift a long exact match a
+    little above 1."""
     recall = precision = 0.0
     for hyps, reference in zip(samples, references):
-        scores = [metric.sentence_score(h, [reference]).score / 100.0 for h in hyps]
+        ref = word_punct_tokens(reference)
+        scores = [dialogwae_sentence_bleu(word_punct_tokens(h), ref) for h in hyps]
         recall += max(scores)
         precision += sum(scores) / len(scores)
     n = max(1, len(references))
