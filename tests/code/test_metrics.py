@@ -4,7 +4,9 @@ import sys
 
 import pytest
 
-from seqgen.evaluation.metrics import corpus_bleu, corpus_chrf, dialogwae_sentence_bleu, distinct_n, multi_sample_bleu, word_punct_tokens
+from seqgen.evaluation.metrics import (
+    corpus_bleu, corpus_chrf, dialogwae_sentence_bleu, distinct_n, multi_sample_bleu, pairwise_bleu, word_punct_tokens,
+)
 
 REFERENCES = [
     "Ein Mann mit einem orangefarbenen Hut starrt auf etwas.",
@@ -79,3 +81,13 @@ def test_dialogwae_sentence_bleu_matches_nltk_method7(hypothesis, reference, nlt
 def test_word_punct_tokens_lower_case_and_split_punctuation_runs():
     assert word_punct_tokens("I'm fine... Thanks!") == ["i", "'", "m", "fine", "...", "thanks", "!"]
     assert dialogwae_sentence_bleu([], ["a"]) == 0.0
+
+
+def test_pairwise_bleu_is_100_for_identical_samples_and_falls_as_they_differ():
+    same = pairwise_bleu([HYPOTHESES, HYPOTHESES, HYPOTHESES])
+    assert same == pytest.approx(100.0)
+    mixed = pairwise_bleu([HYPOTHESES, REFERENCES])
+    assert mixed == pytest.approx((corpus_bleu(HYPOTHESES, REFERENCES)[0] + corpus_bleu(REFERENCES, HYPOTHESES)[0]) / 2)
+    assert 0 < mixed < same
+    with pytest.raises(ValueError, match="needs 2 or more"):
+        pairwise_bleu([HYPOTHESES])  # one output per source: nothing to compare

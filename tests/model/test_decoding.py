@@ -10,7 +10,7 @@ import torch
 from tiny import TINY_EVALUATE, tiny_params
 from seqgen.data.tokenization import Tokenizer
 from seqgen.decoding import beam_search, generate
-from seqgen.evaluation.evaluate import EvaluateConfig, decode, encode_sources, evaluate
+from seqgen.evaluation.evaluate import EvaluateConfig, decode, encode_sources, evaluate, perplexity
 from seqgen.io import read_jsonl
 from seqgen.models.store import load_model_dir
 from seqgen.stages.train import train
@@ -76,6 +76,9 @@ def test_translation_metrics_have_every_contract_key(translation_ws, trained):
     assert {"bleu", "chrf", "bleu_signature"} <= set(metrics["test_2017_flickr"])
     assert metrics["ppl"] > 1 and "tok:13a" in metrics["bleu_signature"]
     assert len(samples) == 2 * cfg.report_examples and {"source", "reference", "hypothesis"} <= set(samples[0])
+    # three sampled translations per source: each scored against the references and against each other
+    assert metrics["samples_per_source"] == 3 and 0 <= metrics["sample_bleu"] < 100
+    assert 0 <= metrics["pairwise_bleu"] < 100  # temperature-1 samples of a 300-step model are not identical
     json.dumps(metrics)
 
 
@@ -101,3 +104,5 @@ def test_vae_decodes_with_prior_mean_or_sampled_z(translation_ws, trained):
     torch.manual_seed(1)
     samples = [decode(loaded, sources, cfg, sample=True) for _ in range(3)]
     assert samples[0] != samples[1] or samples[1] != samples[2]
+    metrics = perplexity(loaded, translation_ws / "data" / "processed" / "translation" / "test.npz", cfg.batch_tokens)
+    assert metrics["ppl"] > 1 and metrics["kl_per_sentence"] > 0 and 0 <= metrics["active_units"] <= metrics["latent"] == loaded.model.latent

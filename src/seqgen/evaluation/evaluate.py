@@ -10,7 +10,7 @@ import torch
 
 from seqgen.data.tokenization import Tokenizer, load_encoded
 from seqgen.decoding import beam_search, generate
-from seqgen.evaluation.metrics import corpus_bleu, corpus_chrf, distinct_n, multi_sample_bleu
+from seqgen.evaluation.metrics import corpus_bleu, corpus_chrf, distinct_n, multi_sample_bleu, pairwise_bleu
 from seqgen.io import read_jsonl
 from seqgen.models.store import LoadedModel
 from seqgen.training.batching import evaluation_batches
@@ -23,7 +23,7 @@ class EvaluateConfig:
     beam: int  # beam size of the primary output
     length_penalty: float  # GNMT alpha (0: raw log-probability)
     batch_tokens: int  # source tokens per decoding batch
-    samples: int  # dialogue: sampled responses per context (DialogWAE: 10)
+    samples: int  # sampled outputs per source (dialogue: per context, DialogWAE: 10); 0: none
     temperature: float  # sampling temperature
     top_k: int  # sampling: keep the k most likely tokens (0: all)
     top_p: float  # sampling: nucleus mass (1.0: all)
@@ -83,15 +83,18 @@ def decode(loaded: LoadedModel, sources: list[list[int]], cfg: EvaluateConfig, *
     return out
 
 
-def perplexity(loaded: LoadedModel, split_path: Path, batch_tokens: int) -> float:
-    """Teacher-forced test perplexity; for the VAE exp(-ELBO/tokens), an upper bound on it."""
+def perplexity(loaded: LoadedModel, split_path: Path, batch_tokens: int) -> dict[str, float]:
+    """Teacher-forced test perplexity; for the VAE exp(-ELBO/tokens), an upper bound on it, and how much
+    the VAE uses its latent: KL per sentence and active units (posterior means that vary across inputs)."""
     from seqgen.training.objectives import MLEObjective, VAEObjective
 
     batches = evaluation_batches(load_encoded(split_path), batch_tokens, loaded.seq2seq.cfg.max_len)
     loaded.model.eval()
     if loaded.family == "vae":
-        return VAEObjective(loaded.model, None).validate(batches)["valid_ppl_elbo_bound"]
-    return MLEObjective(loaded.model).validate(batches)["valid_ppl"]
+        found = VAEObjective(loaded.model, None).validate(batches)
+        return {"ppl": found["valid_ppl_elbo_bound"], "kl_per_sentence": found["valid_kl_per_sentence"],
+                "active_units": found["valid_active_units"], "latent": found["latent"]}
+    return {"ppl": MLEObjective(loaded.model).validate(batches)["valid_ppl"]}
 
 
 def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateConfig) -> tuple[dict[str, Any], list[dict]]:
@@ -110,6 +113,11 @@ def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateC
         entry: dict[str, Any] = {"bleu": bleu, "bleu_signature": bleu_signature, "examples": len(examples)}
         if loaded.task == "translation":
             entry["chrf"], entry["chrf_signature"] = corpus_chrf(hypotheses, references)
+            if cfg.samples:  # k sampled translations per source: how good each is, and how different
+                sampled = [tokenizer.decode(decode(loaded, sources, cfg, sample=True)) for _ in range(cfg.samples)]
+                entry.update(sample_bleu=sum(corpus_bleu(s, references)[0] for s in sampled) / len(sampled), samples_per_source=cfg.samples)
+                if cfg.samples > 1:
+                    entry["pairwise_bleu"] = pairwise_bleu(sampled)
         else:
             contexts = examples if cfg.max_contexts == 0 else examples[: cfg.max_contexts]
             sampled = [tokenizer.decode(decode(loaded, sources[: len(contexts)], cfg, sample=True)) for _ in range(cfg.samples)]
@@ -125,7 +133,7 @@ def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateC
             samples.append(row)
     primary = metrics[next(iter(TEST_SETS[loaded.task]))]
     metrics.update({k: primary[k] for k in primary if k not in ("examples", "chrf_signature")})
-    metrics["ppl"] = perplexity(loaded, processed / "test.npz", cfg.batch_tokens)
+    metrics.update(perplexity(loaded, processed / "test.npz", cfg.batch_tokens))
     metrics["ppl_kind"] = "ELBO upper bound (one posterior sample)" if loaded.family == "vae" else "teacher-forced"
     metrics["decoding"] = {"beam": cfg.beam, "length_penalty": cfg.length_penalty, "vae_z": "prior mean" if loaded.family == "vae" else None}
     return metrics, samples

@@ -90,6 +90,16 @@ def multi_sample_bleu(samples: Sequence[Sequence[str]], references: Sequence[str
     return {"bleu_precision": precision, "bleu_recall": recall, "bleu_f1": f1}
 
 
+def pairwise_bleu(sample_sets: Sequence[Sequence[str]]) -> float:
+    """Diversity of k outputs per source (Shen et al. 2019, "Mixture Models for Diverse Machine Translation"):
+    the mean corpus BLEU of output set i against output set j over all ordered pairs i != j. 100: the k
+    outputs are identical; lower: more diverse. Each set holds one output per source, in source order."""
+    if len(sample_sets) < 2:
+        raise ValueError(f"pairwise BLEU compares outputs with each other: needs 2 or more per source, got {len(sample_sets)}")
+    pairs = [(i, j) for i in range(len(sample_sets)) for j in range(len(sample_sets)) if i != j]
+    return sum(corpus_bleu(sample_sets[i], sample_sets[j])[0] for i, j in pairs) / len(pairs)
+
+
 def distinct_n(sentences: Sequence[str], n: int) -> float:
     """Distinct n-grams over all n-grams of all sentences (whitespace tokens; Li et al. 2016)."""
     total, seen = 0, set()
