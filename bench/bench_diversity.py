@@ -1,0 +1,95 @@
+"""Are the VAE's translations more diverse than the MLE's sampling at equal BLEU? (issue 7)
+
+Sampling the MLE model at a higher temperature makes its outputs more diverse and worse; the VAE's samples
+(z drawn from the prior, then greedy decoding, as the evaluate stage does) sit at one point of that trade-off.
+This script traces the MLE's curve on test_2016_flickr, k outputs per source at each temperature:
+  sample_bleu    mean sacreBLEU of the k outputs against the references (higher: better),
+  pairwise_bleu  mean BLEU of the outputs against each other (Shen et al. 2019; lower: more diverse),
+then reads the MLE's pairwise BLEU at the VAE's sample BLEU off the curve (linear between the two nearest
+temperatures; greedy decoding is the T -> 0 end: every output the same, pairwise 100). The VAE wins when its
+pairwise BLEU is lower than the MLE's at the same sample BLEU.
+
+Uses the workspace's trained models (models/<task>-mle and -vae, e.g. from `dvc exp run -S profile=full`) and
+the evaluate stage's own decoding and metrics. Run:
+    . scripts/env.sh && python bench/bench_diversity.py --temperatures 0.2 0.4 0.6 0.8 1.0 --samples 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PROJECT_ROOT, header  # noqa: E402
+
+TASK, TEST_SET, SPLIT = "translation", "test_2016_flickr", "test"
+
+
+def at_equal_bleu(curve: list[tuple[float, float]], bleu: float) -> float | None:
+    """Pairwise BLEU on a (sample_bleu, pairwise_bleu) curve at the given sample BLEU, linear between the two
+    nearest points; None outside the curve (no comparison at equal BLEU is possible there)."""
+    points = sorted(curve)
+    for (b0, p0), (b1, p1) in zip(points, points[1:]):
+        if b0 <= bleu <= b1:
+            return p0 if b1 == b0 else p0 + (p1 - p0) * (bleu - b0) / (b1 - b0)
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[0.2, 0.4, 0.6, 0.8, 1.0], help="MLE sampling temperatures")
+    parser.add_argument("--samples", type=int, default=5, help="outputs per source (default 5, as the issue asks)")
+    parser.add_argument("--models", type=Path, default=PROJECT_ROOT / "models", help="folder with <task>-mle and <task>-vae")
+    args = parser.parse_args()
+    if args.samples < 2 or any(t <= 0 for t in args.temperatures):
+        parser.error("--samples must be >= 2 and every temperature > 0")
+    header(shlex.join(["python", "bench/bench_diversity.py", *sys.argv[1:]]))
+
+    import torch
+
+    from seqgen.config import from_mapping, load_params, section, with_profile
+    from seqgen.data.tokenization import Tokenizer
+    from seqgen.evaluation.evaluate import EvaluateConfig, decode, encode_sources
+    from seqgen.evaluation.metrics import corpus_bleu, pairwise_bleu
+    from seqgen.io import read_jsonl
+    from seqgen.models.store import load_model_dir
+
+    params = with_profile(load_params(PROJECT_ROOT / "params.yaml"))
+    cfg = from_mapping(EvaluateConfig, section(params, f"evaluate.{TASK}"), f"evaluate.{TASK}")
+    cfg = dataclasses.replace(cfg, top_k=0, top_p=1.0)  # plain temperature sampling: one knob along the curve
+    torch.set_num_threads(section(params, "train.run.threads"))
+    examples = read_jsonl(PROJECT_ROOT / "data" / "interim" / TASK / f"{SPLIT}.jsonl")
+    references = [e["target"] for e in examples]
+
+    def point(loaded, run_cfg, sample: bool) -> tuple[float, float]:
+        tokenizer = Tokenizer(loaded.tokenizer_path)
+        sources = encode_sources(TASK, tokenizer, examples, loaded.seq2seq.cfg.max_len)
+        outputs = [tokenizer.decode(decode(loaded, sources, run_cfg, sample=sample)) for _ in range(args.samples if sample else 1)]
+        bleu = sum(corpus_bleu(o, references)[0] for o in outputs) / len(outputs)
+        return bleu, (pairwise_bleu(outputs) if sample else 100.0)
+
+    torch.manual_seed(cfg.seed)
+    mle = load_model_dir(args.models / f"{TASK}-mle")
+    curve = [point(mle, cfg, sample=False)]  # greedy: the T -> 0 end of the curve
+    print(f"\n{TEST_SET}, {args.samples} outputs per source\n{'model':<22}{'sample BLEU':>12}{'pairwise BLEU':>15}")
+    print(f"{'mle greedy (T->0)':<22}{curve[0][0]:>12.2f}{curve[0][1]:>15.2f}")
+    for temperature in args.temperatures:
+        curve.append(point(mle, dataclasses.replace(cfg, temperature=temperature), sample=True))
+        print(f"{f'mle T={temperature:g}':<22}{curve[-1][0]:>12.2f}{curve[-1][1]:>15.2f}")
+    vae_bleu, vae_pairwise = point(load_model_dir(args.models / f"{TASK}-vae"), cfg, sample=True)
+    print(f"{'vae prior z, greedy':<22}{vae_bleu:>12.2f}{vae_pairwise:>15.2f}")
+
+    reference = at_equal_bleu(curve, vae_bleu)
+    if reference is None:
+        print(f"RESULT: the VAE's sample BLEU {vae_bleu:.2f} is outside the MLE curve; add temperatures to compare")
+        return
+    verdict = "more diverse" if vae_pairwise < reference else "NOT more diverse"
+    print(f"RESULT: at sample BLEU {vae_bleu:.2f} the MLE's pairwise BLEU is {reference:.2f}, the VAE's {vae_pairwise:.2f}: "
+          f"the VAE is {verdict} at equal BLEU")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Tune the VAE against posterior collapse, on the validation split only (issue 7).
+
+Each --variant overrides keys of `train.<task>.vae.vae` (e.g. "word_dropout=0.4,free_bits=0.2"), trains a VAE
+warm-started from the workspace's models/<task>-mle in its own scratch root under bench/out/tune-vae/ (the
+workspace's models/ and dvc.lock are left alone), and measures on the VALIDATION split:
+  kl / active   KL per sentence and active latent units (posterior means varying across inputs; Burda 2016),
+  ppl_elbo      exp(-ELBO / tokens), an upper bound on perplexity,
+  bleu          greedy BLEU with z = prior mean (translation) or BLEU-F1 of the samples (dialogue, DialogWAE),
+  diversity     translation: pairwise BLEU of the samples (lower: more diverse); dialogue: distinct-2,
+with --samples outputs per source drawn as the evaluate stage draws them (VAE: z from the prior, greedy).
+The MLE warm start is measured the same way (token sampling) on the first row, for the ratios. Run:
+    . scripts/env.sh && python bench/tune_vae.py dialogue --steps 300 --variant "" --variant "word_dropout=0.4"
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PROJECT_ROOT, header  # noqa: E402
+
+OUT = PROJECT_ROOT / "bench" / "out" / "tune-vae"
+
+
+def parse_variant(text: str) -> dict[str, str]:
+    """"a=1,b=2" -> {"a": "1", "b": "2"}; "" -> {} (the params as they stand)."""
+    pairs = [p for p in text.split(",") if p.strip()]
+    if any("=" not in p for p in pairs):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected key=value[,key=value...]")
+    return {k.strip(): v.strip() for k, v in (p.split("=", 1) for p in pairs)}
+
+
+def scratch_root(task: str, name: str, mle: Path) -> Path:
+    """bench/out/tune-vae/<name> with links to the project's data and MLE model (read only)."""
+    root = OUT / name
+    shutil.rmtree(root, ignore_errors=True)
+    for folder in ("interim", "processed"):
+        (root / "data" / folder).mkdir(parents=True)
+        (root / "data" / folder / task).symlink_to(PROJECT_ROOT / "data" / folder / task)
+    (root / "models").mkdir()
+    (root / "models" / f"{task}-mle").symlink_to(mle.resolve())
+    return root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", choices=["translation", "dialogue"])
+    parser.add_argument("--variant", type=parse_variant, action="append", required=True,
+                        help='overrides of train.<task>.vae.vae, "key=value,..."; "" = as in params.yaml (repeatable)')
+    parser.add_argument("--steps", type=int, default=300, help="VAE training steps per variant (default 300)")
+    parser.add_argument("--examples", type=int, default=300, help="validation sources decoded (default 300)")
+    parser.add_argument("--samples", type=int, default=5, help="outputs per source (default 5)")
+    parser.add_argument("--profile", help="params profile (default: params.yaml's `profile`); must be the MLE's")
+    parser.add_argument("--mle", type=Path, help="the MLE warm start (default: models/<task>-mle)")
+    args = parser.parse_args()
+    header(shlex.join(["python", "bench/tune_vae.py", *sys.argv[1:]]))
+
+    import torch
+
+    from seqgen.config import from_mapping, load_params, section, with_profile
+    from seqgen.data.tokenization import Tokenizer, load_encoded
+    from seqgen.evaluation.evaluate import EvaluateConfig, decode, encode_sources
+    from seqgen.evaluation.metrics import corpus_bleu, distinct_n, multi_sample_bleu, pairwise_bleu
+    from seqgen.io import read_jsonl
+    from seqgen.models.store import load_model_dir
+    from seqgen.stages.train import train
+    from seqgen.training.batching import evaluation_batches
+    from seqgen.training.objectives import VAEObjective
+
+    task = args.task
+    mle = args.mle or PROJECT_ROOT / "models" / f"{task}-mle"
+    if not (mle / "model.pt").is_file():
+        sys.exit(f"{mle}: no model.pt; train the MLE first (`dvc repro train-mle@{task}`) or pass --mle")
+
+    def profiled_params() -> dict:
+        raw = load_params(PROJECT_ROOT / "params.yaml")
+        if args.profile:
+            raw["profile"] = args.profile
+        return with_profile(raw)
+
+    params = profiled_params()
+    cfg = from_mapping(EvaluateConfig, section(params, f"evaluate.{task}"), f"evaluate.{task}")
+    torch.set_num_threads(section(params, "train.run.threads"))
+    examples = read_jsonl(PROJECT_ROOT / "data" / "interim" / task / "valid.jsonl")[: args.examples]
+    references = [e["target"] for e in examples]
+    valid = load_encoded(PROJECT_ROOT / "data" / "processed" / task / "valid.npz")
+
+    def measure(loaded) -> dict[str, float]:
+        torch.manual_seed(cfg.seed)
+        tokenizer = Tokenizer(loaded.tokenizer_path)
+        sources = encode_sources(task, tokenizer, examples, loaded.seq2seq.cfg.max_len)
+        sampled = [tokenizer.decode(decode(loaded, sources, cfg, sample=True)) for _ in range(args.samples)]
+        if task == "translation":
+            found = {"bleu": corpus_bleu(tokenizer.decode(decode(loaded, sources, cfg)), references)[0], "pairwise": pairwise_bleu(sampled)}
+        else:
+            per_source = [list(group) for group in zip(*sampled)]
+            found = {"bleu": multi_sample_bleu(per_source, references)["bleu_f1"], "distinct_2": distinct_n([s for g in per_source for s in g], 2)}
+        if loaded.family == "vae":
+            loaded.model.eval()
+            v = VAEObjective(loaded.model, None).validate(evaluation_batches(valid, cfg.batch_tokens, loaded.seq2seq.cfg.max_len))
+            found.update(kl=v["valid_kl_per_sentence"], active=f"{v['valid_active_units']}/{v['latent']}", ppl_elbo=v["valid_ppl_elbo_bound"])
+        return found
+
+    diversity = "pairwise" if task == "translation" else "distinct_2"
+    columns = ["bleu", diversity, "kl", "active", "ppl_elbo", "minutes"]
+    print(f"\n{task}, validation: {len(examples)} sources x {args.samples} samples; VAE {args.steps} steps per variant")
+    print(f"{'variant':<40}" + "".join(f"{c:>12}" for c in columns))
+
+    def row(name: str, found: dict) -> None:
+        cells = [found.get(c, "") for c in columns]
+        print(f"{name:<40}" + "".join(f"{c:>12.4g}" if isinstance(c, float) else f"{c!s:>12}" for c in cells), flush=True)
+
+    row("mle warm start (token sampling)", measure(load_model_dir(mle)))
+    for i, overrides in enumerate(args.variant):
+        run_params = profiled_params()
+        vae = section(run_params, f"train.{task}.vae.vae")
+        unknown = set(overrides) - set(vae)
+        if unknown:
+            sys.exit(f"--variant: unknown key(s) {sorted(unknown)}; train.{task}.vae.vae has {sorted(vae)}")
+        vae.update({k: type(vae[k])(v) for k, v in overrides.items()})
+        section(run_params, f"train.{task}.vae.trainer").update(steps=args.steps)
+        root = scratch_root(task, f"variant-{i}", mle)
+        started = time.monotonic()
+        train(task, "vae", run_params, root=root)
+        found = measure(load_model_dir(root / "models" / f"{task}-vae"))
+        found["minutes"] = (time.monotonic() - started) / 60
+        row(",".join(f"{k}={v}" for k, v in overrides.items()) or "(params.yaml)", found)
+
+
+if __name__ == "__main__":
+    main()
