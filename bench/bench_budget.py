@@ -22,24 +22,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROJECT_ROOT, header  # noqa: E402
+from common import PROJECT_ROOT, data_root, header  # noqa: E402
 
 OUT = PROJECT_ROOT / "bench" / "out" / "budget"
 TASK, FAMILY = "translation", "mle"
-
-
-def scratch_root() -> Path:
-    """bench/out/budget with links to the project's data (read only) and nothing else."""
-    import shutil
-
-    shutil.rmtree(OUT, ignore_errors=True)
-    for folder in ("interim", "processed"):
-        (OUT / "data" / folder).mkdir(parents=True)
-        source = PROJECT_ROOT / "data" / folder / TASK
-        if not (source / ("train.npz" if folder == "processed" else "train.jsonl")).is_file():
-            sys.exit(f"{source}: missing; run `dvc repro tokenize@{TASK}` first")
-        (OUT / "data" / folder / TASK).symlink_to(source)
-    return OUT
 
 
 def main() -> None:
@@ -61,7 +47,7 @@ def main() -> None:
     params = with_profile(load_params(PROJECT_ROOT / "params.yaml"))
     trainer = section(params, f"train.{TASK}.{FAMILY}.trainer")
     trainer.update(steps=args.steps, warmup=args.warmup, eval_every=args.eval_every, select_best_by="last")
-    root = scratch_root()
+    root = data_root(OUT, TASK)
     print(f"model: {section(params, f'model.{TASK}')}")
     print(f"trainer: {trainer}")
 

@@ -39,6 +39,19 @@ def header(command: str) -> None:
     print(f"commit:  {commit()}")
 
 
+def data_root(root: Path, task: str) -> Path:
+    """A fresh project root at root with links to the project's data of task (read only) and nothing else:
+    training there writes models/, plots/ and .checkpoints/ under root, never the workspace's."""
+    shutil.rmtree(root, ignore_errors=True)
+    for folder in ("interim", "processed"):
+        (root / "data" / folder).mkdir(parents=True)
+        source = PROJECT_ROOT / "data" / folder / task
+        if not (source / ("train.npz" if folder == "processed" else "train.jsonl")).is_file():
+            sys.exit(f"{source}: missing; run `dvc repro tokenize@{task}` first")
+        (root / "data" / folder / task).symlink_to(source)
+    return root
+
+
 def scratch_copy(dest: Path) -> Path:
     """Tracked files of the project in dest/seqgen, with dest/shared -> the real ../shared (for the imports)."""
     repo = dest / "seqgen"

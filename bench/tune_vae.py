@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROJECT_ROOT, header  # noqa: E402
+from common import PROJECT_ROOT, data_root, header  # noqa: E402
 
 OUT = PROJECT_ROOT / "bench" / "out" / "tune-vae"
 
@@ -37,12 +36,8 @@ def parse_variant(text: str) -> dict[str, str]:
 
 
 def scratch_root(task: str, name: str, mle: Path) -> Path:
-    """bench/out/tune-vae/<name> with links to the project's data and MLE model (read only)."""
-    root = OUT / name
-    shutil.rmtree(root, ignore_errors=True)
-    for folder in ("interim", "processed"):
-        (root / "data" / folder).mkdir(parents=True)
-        (root / "data" / folder / task).symlink_to(PROJECT_ROOT / "data" / folder / task)
+    """bench/out/tune-vae/<name> with links to the project's data and the MLE warm start (read only)."""
+    root = data_root(OUT / name, task)
     (root / "models").mkdir()
     (root / "models" / f"{task}-mle").symlink_to(mle.resolve())
     return root
