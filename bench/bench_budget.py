@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROJECT_ROOT, data_root, header  # noqa: E402
+from common import PROJECT_ROOT, data_root, evaluate_config, header  # noqa: E402
 
 OUT = PROJECT_ROOT / "bench" / "out" / "budget"
 TASK, FAMILY = "translation", "mle"
@@ -37,10 +37,8 @@ def main() -> None:
     args = parser.parse_args()
     header(" ".join(["python bench/bench_budget.py", *sys.argv[1:]]))
 
-    import torch
-
-    from seqgen.config import from_mapping, load_params, section, with_profile
-    from seqgen.evaluation.evaluate import EvaluateConfig, evaluate
+    from seqgen.config import load_params, section, with_profile
+    from seqgen.evaluation.evaluate import evaluate
     from seqgen.models.store import load_model_dir
     from seqgen.stages.train import train
 
@@ -59,8 +57,7 @@ def main() -> None:
           f"{summary['steps']} steps, final {summary['final']}")
     print(f"THROUGHPUT: {summary['tokens_per_s']} target tokens/s (the trainer's own count over its steps)")
 
-    cfg = from_mapping(EvaluateConfig, section(params, f"evaluate.{TASK}"), f"evaluate.{TASK}")
-    torch.set_num_threads(section(params, "train.run.threads"))
+    cfg = evaluate_config(params, TASK)
     started = time.monotonic()
     metrics, _ = evaluate(load_model_dir(root / "models" / f"{TASK}-{FAMILY}"), root / "data" / "interim" / TASK,
                           root / "data" / "processed" / TASK, cfg)

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROJECT_ROOT, header  # noqa: E402
+from common import PROJECT_ROOT, evaluate_config, header  # noqa: E402
 
 TASK, TEST_SET, SPLIT = "translation", "test_2016_flickr", "test"
 
@@ -50,17 +50,16 @@ def main() -> None:
 
     import torch
 
-    from seqgen.config import from_mapping, load_params, section, with_profile
+    from seqgen.config import load_params, with_profile
     from seqgen.data.tokenization import Tokenizer
-    from seqgen.evaluation.evaluate import EvaluateConfig, decode, encode_sources
+    from seqgen.evaluation.evaluate import decode, encode_sources
     from seqgen.evaluation.metrics import corpus_bleu, pairwise_bleu
     from seqgen.io import read_jsonl
     from seqgen.models.store import load_model_dir
 
     params = with_profile(load_params(PROJECT_ROOT / "params.yaml"))
-    cfg = from_mapping(EvaluateConfig, section(params, f"evaluate.{TASK}"), f"evaluate.{TASK}")
+    cfg = evaluate_config(params, TASK)
     cfg = dataclasses.replace(cfg, top_k=0, top_p=1.0)  # plain temperature sampling: one knob along the curve
-    torch.set_num_threads(section(params, "train.run.threads"))
     examples = read_jsonl(PROJECT_ROOT / "data" / "interim" / TASK / f"{SPLIT}.jsonl")
     references = [e["target"] for e in examples]
 

@@ -67,3 +67,15 @@ def scratch_copy(dest: Path) -> Path:
 
 def python_env(repo: Path) -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(repo / "src"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+
+def evaluate_config(params: dict, task: str):
+    """The evaluate stage's settings of task from the (profiled) params, with torch's threads set as the stages
+    set them: what every benchmark that decodes like the evaluate stage starts from."""
+    import torch
+
+    from seqgen.config import from_mapping, section
+    from seqgen.evaluation.evaluate import EvaluateConfig
+
+    torch.set_num_threads(section(params, "train.run.threads"))
+    return from_mapping(EvaluateConfig, section(params, f"evaluate.{task}"), f"evaluate.{task}")

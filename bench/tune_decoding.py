@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROJECT_ROOT, header  # noqa: E402
+from common import PROJECT_ROOT, evaluate_config, header  # noqa: E402
 
 TASK, SPLIT = "dialogue", "valid"
 
@@ -48,16 +48,15 @@ def main() -> None:
 
     import torch
 
-    from seqgen.config import from_mapping, load_params, section, with_profile
+    from seqgen.config import load_params, with_profile
     from seqgen.data.tokenization import Tokenizer
-    from seqgen.evaluation.evaluate import EvaluateConfig, decode, encode_sources
+    from seqgen.evaluation.evaluate import decode, encode_sources
     from seqgen.evaluation.metrics import distinct_n, multi_sample_bleu
     from seqgen.io import read_jsonl
     from seqgen.models.store import load_model_dir
 
     params = with_profile(load_params(PROJECT_ROOT / "params.yaml"))
-    cfg = from_mapping(EvaluateConfig, section(params, f"evaluate.{TASK}"), f"evaluate.{TASK}")
-    torch.set_num_threads(section(params, "train.run.threads"))
+    cfg = evaluate_config(params, TASK)
     model_dir = PROJECT_ROOT / "models" / f"{TASK}-{args.family}"
     if not (model_dir / "model.pt").is_file():
         sys.exit(f"{model_dir}: no model.pt; run `dvc repro train-{args.family}@{TASK}` first")

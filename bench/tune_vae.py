@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROJECT_ROOT, data_root, header  # noqa: E402
+from common import PROJECT_ROOT, data_root, evaluate_config, header  # noqa: E402
 
 OUT = PROJECT_ROOT / "bench" / "out" / "tune-vae"
 
@@ -58,9 +58,9 @@ def main() -> None:
 
     import torch
 
-    from seqgen.config import from_mapping, load_params, section, with_profile
+    from seqgen.config import load_params, section, with_profile
     from seqgen.data.tokenization import Tokenizer, load_encoded
-    from seqgen.evaluation.evaluate import EvaluateConfig, decode, encode_sources
+    from seqgen.evaluation.evaluate import decode, encode_sources
     from seqgen.evaluation.metrics import corpus_bleu, distinct_n, multi_sample_bleu, pairwise_bleu
     from seqgen.io import read_jsonl
     from seqgen.models.store import load_model_dir
@@ -80,8 +80,7 @@ def main() -> None:
         return with_profile(raw)
 
     params = profiled_params()
-    cfg = from_mapping(EvaluateConfig, section(params, f"evaluate.{task}"), f"evaluate.{task}")
-    torch.set_num_threads(section(params, "train.run.threads"))
+    cfg = evaluate_config(params, task)
     examples = read_jsonl(PROJECT_ROOT / "data" / "interim" / task / "valid.jsonl")[: args.examples]
     references = [e["target"] for e in examples]
     valid = load_encoded(PROJECT_ROOT / "data" / "processed" / task / "valid.npz")
