@@ -7,7 +7,8 @@ workspace's models/ and dvc.lock are left alone), and measures on the VALIDATION
   ppl_elbo      exp(-ELBO / tokens), an upper bound on perplexity,
   bleu          greedy BLEU with z = prior mean (translation) or BLEU-F1 of the samples (dialogue, DialogWAE),
   diversity     translation: pairwise BLEU of the samples (lower: more diverse); dialogue: distinct-2,
-with --samples outputs per source drawn as the evaluate stage draws them (VAE: z from the prior, greedy).
+with --samples outputs per source drawn as the evaluate stage draws them (token sampling; the VAE also draws z
+from its prior).
 The MLE warm start is measured the same way (token sampling) on the first row, for the ratios. Run:
     . scripts/env.sh && python bench/tune_vae.py dialogue --steps 300 --variant "" --variant "word_dropout=0.4"
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -16,7 +17,7 @@ from seqgen.models.store import load_model_dir
 from seqgen.stages.train import train
 
 TRANSLATION_KEYS = {"bleu", "chrf", "ppl", "bleu_signature", "test_2016_flickr", "test_2017_flickr"}
-DIALOGUE_KEYS = {"bleu", "bleu_precision", "bleu_recall", "bleu_f1", "distinct_1", "distinct_2", "ppl"}
+DIALOGUE_KEYS = {"bleu", "bleu_precision", "bleu_recall", "bleu_f1", "bleu_f1_nltk34", "distinct_1", "distinct_2", "ppl"}
 
 
 @pytest.fixture(scope="module")
@@ -104,5 +105,13 @@ def test_vae_decodes_with_prior_mean_or_sampled_z(translation_ws, trained):
     torch.manual_seed(1)
     samples = [decode(loaded, sources, cfg, sample=True) for _ in range(3)]
     assert samples[0] != samples[1] or samples[1] != samples[2]
+
+    def seeded_sample(**knobs) -> list[list[int]]:
+        torch.manual_seed(1)  # the same prior z in both calls: it is drawn before any token
+        return decode(loaded, sources, dataclasses.replace(cfg, **knobs), sample=True)
+
+    # VAE samples draw z from the prior *and* use the configured token sampling, like every family: with
+    # the same z, top-k 1 (only z varies the output) and temperature-1 sampling must give different outputs.
+    assert seeded_sample(top_k=1) != seeded_sample(temperature=1.0, top_k=0, top_p=1.0)
     metrics = perplexity(loaded, translation_ws / "data" / "processed" / "translation" / "test.npz", cfg.batch_tokens)
     assert metrics["ppl"] > 1 and metrics["kl_per_sentence"] > 0 and 0 <= metrics["active_units"] <= metrics["latent"] == loaded.model.latent

@@ -57,8 +57,10 @@ def _batches(sources: list[list[int]], batch_tokens: int):
 
 
 def decode(loaded: LoadedModel, sources: list[list[int]], cfg: EvaluateConfig, *, sample: bool = False, beam: int | None = None) -> list[list[int]]:
-    """Output ids for every source, in input order. beam > 1: beam search; sample: sampling (the VAE
-    samples z and decodes greedily); otherwise greedy. The VAE decodes with z = prior mean unless sampling."""
+    """Output ids for every source, in input order. beam > 1: beam search; sample: token sampling with the
+    configured temperature / top-k / top-p; otherwise greedy. The VAE decodes with z = prior mean, and when
+    sampling draws z from the prior as well: the same token sampling as every family, so the VAE's samples
+    differ from the MLE's only by what the latent adds (greedy from a prior z alone barely moves the output)."""
     from seqgen.training.trainer import use_bf16
 
     out: list[list[int]] = [[] for _ in sources]
@@ -74,8 +76,10 @@ def decode(loaded: LoadedModel, sources: list[list[int]], cfg: EvaluateConfig, *
             extra = loaded.model.decoder_extra(src, sample=sample) if loaded.family == "vae" else None
             if beam and beam > 1 and not sample:
                 ids, _ = beam_search(loaded.seq2seq, src, max_len, beam=beam, alpha=cfg.length_penalty, extra=extra)
-            elif sample and loaded.family != "vae":
-                ids, _ = generate(loaded.seq2seq, src, max_len, sample=True, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p)
+            elif sample:
+                ids, _ = generate(
+                    loaded.seq2seq, src, max_len, sample=True, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p, extra=extra
+                )
             else:
                 ids, _ = generate(loaded.seq2seq, src, max_len, extra=extra)
             for position, hypothesis in zip(chosen, ids):
