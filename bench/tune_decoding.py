@@ -71,10 +71,10 @@ def main() -> None:
         scores = multi_sample_bleu(per_context, references)
         flat = [s for group in per_context for s in group]
         print(f"{name:<18}{scores['bleu_precision']:>8.4f}{scores['bleu_recall']:>8.4f}{scores['bleu_f1']:>8.4f}"
-              f"{distinct_n(flat, 1):>8.4f}{distinct_n(flat, 2):>8.4f}", flush=True)
+              f"{scores['bleu_f1_nltk34']:>10.4f}{distinct_n(flat, 1):>8.4f}{distinct_n(flat, 2):>8.4f}", flush=True)
 
     print(f"\n{model_dir.name} on {len(examples)} {SPLIT} contexts, {args.samples} responses each")
-    print(f"{'decoding':<18}{'P':>8}{'R':>8}{'F1':>8}{'dist-1':>8}{'dist-2':>8}")
+    print(f"{'decoding':<18}{'P':>8}{'R':>8}{'F1':>8}{'F1 nltk34':>10}{'dist-1':>8}{'dist-2':>8}")
     torch.manual_seed(cfg.seed)
     row("greedy (T->0)", [tokenizer.decode(decode(loaded, sources, cfg))] * args.samples)
     for temperature, top_p in args.settings:

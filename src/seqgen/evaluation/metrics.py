@@ -41,21 +41,30 @@ def _matches(hypothesis: Sequence[str], reference: Sequence[str], n: int) -> tup
     return sum(min(count, ref[gram]) for gram, count in hyp.items()), max(1, sum(hyp.values()))
 
 
-def dialogwae_sentence_bleu(hypothesis: Sequence[str], reference: Sequence[str]) -> float:
+def dialogwae_sentence_bleu(hypothesis: Sequence[str], reference: Sequence[str], *, nltk34: bool = False) -> float:
     """NLTK's sentence_bleu([reference], hypothesis, weights=(1/3, 1/3, 1/3),
     smoothing_function=SmoothingFunction().method7), the call in DialogWAE's metrics.py, restated here so
     the project does not depend on NLTK (checked against NLTK 3.10.4 in tests/code/test_metrics.py).
     Method 7 is method 4 (a zero match count becomes a small count that shrinks for short hypotheses and
     halves with each further zero order) followed by method 5 (each order's precision averaged with its
-    neighbours; NLTK takes the 5-gram precision as the neighbour of the last order)."""
+    neighbours; NLTK takes the 5-gram precision as the neighbour of the last order).
+
+    nltk34: method 4 as NLTK had it before 3.5 (April 2020), the NLTK of DialogWAE's published scores (2019;
+    checked against NLTK 3.4.5): a zero match count at order n becomes the precision 1 / (n - 1 + 5 / ln(len)),
+    not divided by the n-gram count, so partial matches score much higher; a one-token hypothesis divides by
+    ln(1) = 0, which DialogWAE's try/except scores as 0."""
     if not hypothesis:
         return 0.0
     counts = [_matches(hypothesis, reference, n) for n in (1, 2, 3)]
     if counts[0][0] == 0:
         return 0.0
     precisions, zeros = [], 0
-    for matches, total in counts:  # method 4 (k = 5)
-        if matches == 0 and len(hypothesis) > 1:
+    for order, (matches, total) in enumerate(counts):  # method 4 (k = 5)
+        if matches == 0 and nltk34:
+            if len(hypothesis) == 1:
+                return 0.0
+            precisions.append(1 / (order + 5 / math.log(len(hypothesis))))
+        elif matches == 0 and len(hypothesis) > 1:
             zeros += 1
             precisions.append(1 / (2**zeros * 5 / math.log(len(hypothesis))) / total)
         else:
@@ -77,17 +86,22 @@ def multi_sample_bleu(samples: Sequence[Sequence[str]], references: Sequence[str
     (dialogwae_sentence_bleu on word_punct_tokens) of every sampled response against the reference;
     recall = mean over contexts of the best sample, precision = mean over contexts of the samples' mean,
     F1 their harmonic mean. As published: 0-1, except that method 5 smoothing can lift a long exact match a
-    little above 1."""
-    recall = precision = 0.0
-    for hyps, reference in zip(samples, references):
-        ref = word_punct_tokens(reference)
-        scores = [dialogwae_sentence_bleu(word_punct_tokens(h), ref) for h in hyps]
-        recall += max(scores)
-        precision += sum(scores) / len(scores)
-    n = max(1, len(references))
-    recall, precision = recall / n, precision / n
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-    return {"bleu_precision": precision, "bleu_recall": recall, "bleu_f1": f1}
+    little above 1. `bleu_*` use today's NLTK smoothing; `bleu_*_nltk34` the pre-3.5 smoothing that the
+    published DialogWAE-era scores were computed with (much higher on partial matches): compare those with
+    published numbers, and `bleu_*` across our own models."""
+    found = {}
+    for suffix, nltk34 in (("", False), ("_nltk34", True)):
+        recall = precision = 0.0
+        for hyps, reference in zip(samples, references):
+            ref = word_punct_tokens(reference)
+            scores = [dialogwae_sentence_bleu(word_punct_tokens(h), ref, nltk34=nltk34) for h in hyps]
+            recall += max(scores)
+            precision += sum(scores) / len(scores)
+        n = max(1, len(references))
+        recall, precision = recall / n, precision / n
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+        found.update({f"bleu_precision{suffix}": precision, f"bleu_recall{suffix}": recall, f"bleu_f1{suffix}": f1})
+    return found
 
 
 def pairwise_bleu(sample_sets: Sequence[Sequence[str]]) -> float:
