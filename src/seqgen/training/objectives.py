@@ -151,7 +151,7 @@ class GANObjective(MLEObjective):
     def __init__(self, model: Seq2Seq, discriminator: Discriminator, cfg: GANConfig):
         self.model, self.discriminator, self.cfg = model, discriminator, cfg
         self.d_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=cfg.d_lr, weight_decay=0.01)
-        self.baseline = 0.0
+        self.baseline: float | None = None  # set from the first policy-gradient batch
         self._fakes: tuple[Tensor, Tensor, list[list[int]]] | None = None
 
     def _sample(self, batch: Batch) -> tuple[Tensor, Tensor, list[list[int]]]:
@@ -197,6 +197,10 @@ class GANObjective(MLEObjective):
                 bleu = torch.tensor([sentence_bleu_ids(h, r) for h, r in zip(outputs, references)], device=reward.device)
                 reward = (1 - self.cfg.bleu_reward_weight) * reward + self.cfg.bleu_reward_weight * bleu
         mean_reward = allreduce_sum(float(reward.sum())) / allreduce_sum(float(reward.numel()))
+        if self.baseline is None:
+            # Start the moving average at the first rewards, not at 0: a zero baseline makes every early
+            # advantage positive, and REINFORCE then raises the likelihood of every sample, bad ones included.
+            self.baseline = mean_reward
         advantage = reward - self.baseline
         self.baseline = self.cfg.baseline_decay * self.baseline + (1 - self.cfg.baseline_decay) * mean_reward
         log_probs = self.model.sequence_log_probs(batch.src, tgt_in, tgt_out)
@@ -211,4 +215,4 @@ class GANObjective(MLEObjective):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.discriminator.load_state_dict(state["discriminator"])
         self.d_optimizer.load_state_dict(state["d_optimizer"])
-        self.baseline = float(state["baseline"])
+        self.baseline = None if state["baseline"] is None else float(state["baseline"])
