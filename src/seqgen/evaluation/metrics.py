@@ -89,18 +89,19 @@ def multi_sample_bleu(samples: Sequence[Sequence[str]], references: Sequence[str
     little above 1. `bleu_*` use today's NLTK smoothing; `bleu_*_nltk34` the pre-3.5 smoothing that the
     published DialogWAE-era scores were computed with (much higher on partial matches): compare those with
     published numbers, and `bleu_*` across our own models."""
-    found = {}
-    for suffix, nltk34 in (("", False), ("_nltk34", True)):
-        recall = precision = 0.0
-        for hyps, reference in zip(samples, references):
-            ref = word_punct_tokens(reference)
-            scores = [dialogwae_sentence_bleu(word_punct_tokens(h), ref, nltk34=nltk34) for h in hyps]
-            recall += max(scores)
-            precision += sum(scores) / len(scores)
-        n = max(1, len(references))
-        recall, precision = recall / n, precision / n
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-        found.update({f"bleu_precision{suffix}": precision, f"bleu_recall{suffix}": recall, f"bleu_f1{suffix}": f1})
+    smoothings = {"": False, "_nltk34": True}
+    recall, precision = dict.fromkeys(smoothings, 0.0), dict.fromkeys(smoothings, 0.0)
+    for hyps, reference in zip(samples, references):
+        ref, tokenized = word_punct_tokens(reference), [word_punct_tokens(h) for h in hyps]  # once for both
+        for suffix, nltk34 in smoothings.items():
+            scores = [dialogwae_sentence_bleu(h, ref, nltk34=nltk34) for h in tokenized]
+            recall[suffix] += max(scores)
+            precision[suffix] += sum(scores) / len(scores)
+    n, found = max(1, len(references)), {}
+    for suffix in smoothings:
+        r, p = recall[suffix] / n, precision[suffix] / n
+        f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
+        found.update({f"bleu_precision{suffix}": p, f"bleu_recall{suffix}": r, f"bleu_f1{suffix}": f1})
     return found
 
 
