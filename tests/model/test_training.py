@@ -134,6 +134,35 @@ def test_resume_after_interruption_gives_identical_weights(translation_ws):
     assert_same_weights(uninterrupted, weights(translation_ws / "models" / "translation-mle"))
 
 
+def test_checkpoint_averaging_keeps_the_mean_of_the_last_checkpoints(translation_ws):
+    params = tiny_params("translation", steps=30)
+    params["train"]["run"]["checkpoint_every"] = 10
+    checkpoint = translation_ws / ".checkpoints" / "translation-mle" / "checkpoint.pt"
+    kept = []
+    for stop in (10, 20):  # the run "killed" at each checkpoint: its weights there
+        train("translation", "mle", params, root=translation_ws, stop_after=stop)
+        kept.append(torch.load(checkpoint, weights_only=True)["model"])
+    train("translation", "mle", params, root=translation_ws)
+    kept.append(weights(translation_ws / "models" / "translation-mle"))
+
+    params["train"]["translation"]["mle"]["trainer"]["average_last"] = 3
+    summary = train("translation", "mle", params, root=translation_ws)
+    averaged = weights(translation_ws / "models" / "translation-mle")
+    assert summary["averaged_checkpoints"] == 3 and "valid_ppl" in summary["averaged_valid"]
+    for name, tensor in averaged.items():
+        assert torch.allclose(tensor, torch.stack([k[name] for k in kept]).mean(0), atol=1e-6), name
+    assert not torch.equal(averaged["embed.weight"], kept[-1]["embed.weight"])
+
+    # Selecting by validation BLEU, the average is one more candidate: kept only if it scores best.
+    params["train"]["translation"]["mle"]["trainer"].update(select_best_by="valid_bleu", eval_every=10)
+    summary = train("translation", "mle", params, root=translation_ws)
+    rows = (translation_ws / "plots" / "train" / "translation-mle.tsv").read_text().splitlines()
+    header = rows[0].split("\t")
+    bleus = [float(r.split("\t")[header.index("valid_bleu")]) for r in rows[1:] if r.split("\t")[header.index("valid_bleu")]]
+    assert bleus[-1] == summary["averaged_valid"]["valid_bleu"]  # the average's row comes last
+    assert summary["best_valid_bleu"] == max(bleus) and summary["best_is_average"] == (bleus[-1] > max(bleus[:-1]))
+
+
 def test_checkpoint_of_other_params_is_not_resumed(translation_ws):
     params = tiny_params("translation", steps=40)
     train("translation", "mle", params, root=translation_ws, stop_after=20)

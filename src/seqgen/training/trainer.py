@@ -40,6 +40,7 @@ class TrainConfig:
     eval_every: int  # steps between validation passes
     eval_examples: int  # validation examples used during training
     select_best_by: Literal["last", "valid_bleu"]  # keep the last weights, or the best by validation BLEU
+    average_last: int = 0  # also average the weights of the last N checkpoints into one more candidate; 0: off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +96,15 @@ def schedule(cfg: TrainConfig) -> Callable[[int], float]:
     return factor
 
 
+def average_state_dicts(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Element-wise mean of state dicts (checkpoint averaging, Vaswani et al. 2017); integer buffers come from
+    the last one."""
+    out = {}
+    for key, last in states[-1].items():
+        out[key] = torch.stack([s[key].float() for s in states]).mean(0).to(last.dtype) if last.is_floating_point() else last.clone()
+    return out
+
+
 def file_md5(path: Path) -> str:
     digest = hashlib.md5()
     with open(path, "rb") as handle:
@@ -140,6 +150,8 @@ class Trainer:
         self.tokens_seen = 0
         self.train_seconds = 0.0
         self.best: dict[str, Any] = {"metric": -math.inf, "step": -1, "model": None}
+        self.snapshots: list[dict[str, torch.Tensor]] = []  # CPU copies of the last average_last checkpoints' weights
+        self.averaged: dict[str, Any] | None = None  # the averaged candidate's weights and validation metrics
         self.history: list[dict[str, Any]] = []
         self.fingerprint = hashlib.sha256(json.dumps(dict(job.fingerprint, world=self.world), sort_keys=True, default=str).encode()).hexdigest()
 
@@ -161,6 +173,7 @@ class Trainer:
             "rng": torch.get_rng_state(),
             "objective": self.job.objective.state_dict(),
             "best": self.best,
+            "snapshots": self.snapshots,
             "tokens_seen": self.tokens_seen,
             "train_seconds": self.train_seconds,
             "history": json.dumps(self.history),
@@ -182,6 +195,7 @@ class Trainer:
         torch.set_rng_state(state["rng"].cpu())
         self.job.objective.load_state_dict(state["objective"])
         self.best = state["best"]
+        self.snapshots = state.get("snapshots", [])
         self.step, self.tokens_seen, self.train_seconds = int(state["step"]), int(state["tokens_seen"]), float(state["train_seconds"])
         self.history = json.loads(state["history"])
         self.log(f"resumed from {self.checkpoint_path} at step {self.step}")
@@ -237,6 +251,29 @@ class Trainer:
         if self.job.cfg.select_best_by == "valid_bleu" and metrics["valid_bleu"] > self.best["metric"]:
             self.best = {"metric": metrics["valid_bleu"], "step": self.step, "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()}}
 
+    def take_snapshot(self) -> None:
+        """Keep the weights of the last average_last checkpoints (every train.run.checkpoint_every steps)."""
+        k = self.job.cfg.average_last
+        if k > 0 and self.step % self.job.run.checkpoint_every == 0:
+            self.snapshots = [*self.snapshots, {key: v.detach().to("cpu", copy=True) for key, v in self.model.state_dict().items()}][-k:]
+
+    def consider_average(self) -> None:
+        """The mean of the kept snapshots is one more candidate: validated like every other, chosen by validation
+        BLEU when selecting by it, and the final weights when keeping the last."""
+        if len(self.snapshots) < 2:
+            return
+        current = {key: v.detach().clone() for key, v in self.model.state_dict().items()}
+        averaged = average_state_dicts(self.snapshots)
+        self.model.load_state_dict(averaged)
+        metrics = self.validate()
+        self.record({"step": self.step, "averaged_checkpoints": len(self.snapshots), **metrics})
+        self.log(f"average of the last {len(self.snapshots)} checkpoints: {metrics}")
+        self.averaged = {"checkpoints": len(self.snapshots), "metrics": metrics}
+        if self.job.cfg.select_best_by == "valid_bleu":
+            if metrics["valid_bleu"] > self.best["metric"]:
+                self.best = {"metric": metrics["valid_bleu"], "step": self.step, "model": averaged, "averaged": len(self.snapshots)}
+            self.model.load_state_dict(current)
+
     def record(self, row: dict[str, Any]) -> None:
         self.history.append(row)
         if self.job.metrics_path is not None and self.rank == 0:
@@ -279,10 +316,14 @@ class Trainer:
                 self.consider_best(valid)
                 self.record({"step": self.step, **valid})
                 self.log(f"step {self.step}: {valid}")
+            if self.step > job.cfg.steps - job.cfg.average_last * job.run.checkpoint_every:
+                self.take_snapshot()
             if self.step % job.run.checkpoint_every == 0 and self.step < job.cfg.steps:
                 self.save_checkpoint()
         bar.close()
         finished = self.step >= job.cfg.steps
+        if finished and job.cfg.average_last:
+            self.consider_average()
         if not finished:
             self.save_checkpoint()
         summary = {
@@ -297,7 +338,9 @@ class Trainer:
             "final": self.history[-1] if self.history else {},
         }
         if job.cfg.select_best_by == "valid_bleu" and self.best["model"] is not None:
-            summary.update(best_step=self.best["step"], best_valid_bleu=self.best["metric"])
+            summary.update(best_step=self.best["step"], best_valid_bleu=self.best["metric"], best_is_average=bool(self.best.get("averaged")))
+        if self.averaged is not None:
+            summary.update(averaged_checkpoints=self.averaged["checkpoints"], averaged_valid=self.averaged["metrics"])
         return summary
 
     def final_state_dict(self) -> dict[str, torch.Tensor]:
