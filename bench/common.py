@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shutil
@@ -27,8 +28,13 @@ def machine() -> str:
 
 
 def commit() -> str:
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout
+    except OSError:  # no git (a copy of the tree on another machine)
+        return "unknown"
+    if not rev:
+        return "unknown (not a git checkout)"
     return rev + ("-dirty" if dirty.strip() else "")
 
 
@@ -79,3 +85,11 @@ def evaluate_config(params: dict, task: str):
 
     torch.set_num_threads(section(params, "train.run.threads"))
     return from_mapping(EvaluateConfig, section(params, f"evaluate.{task}"), f"evaluate.{task}")
+
+
+def parse_variant(text: str) -> dict[str, str]:
+    """"a=1,b=2" -> {"a": "1", "b": "2"}; "" -> {} (the params as they stand)."""
+    pairs = [p for p in text.split(",") if p.strip()]
+    if any("=" not in p for p in pairs):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected key=value[,key=value...]")
+    return {k.strip(): v.strip() for k, v in (p.split("=", 1) for p in pairs)}

@@ -23,17 +23,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROJECT_ROOT, data_root, evaluate_config, header  # noqa: E402
+from common import PROJECT_ROOT, data_root, evaluate_config, header, parse_variant  # noqa: E402
 
 OUT = PROJECT_ROOT / "bench" / "out" / "tune-vae"
-
-
-def parse_variant(text: str) -> dict[str, str]:
-    """"a=1,b=2" -> {"a": "1", "b": "2"}; "" -> {} (the params as they stand)."""
-    pairs = [p for p in text.split(",") if p.strip()]
-    if any("=" not in p for p in pairs):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected key=value[,key=value...]")
-    return {k.strip(): v.strip() for k, v in (p.split("=", 1) for p in pairs)}
 
 
 def scratch_root(task: str, name: str, mle: Path) -> Path:
