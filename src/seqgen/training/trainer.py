@@ -151,7 +151,7 @@ class Trainer:
         self.train_seconds = 0.0
         self.best: dict[str, Any] = {"metric": -math.inf, "step": -1, "model": None}
         self.snapshots: list[dict[str, torch.Tensor]] = []  # CPU copies of the last average_last checkpoints' weights
-        self.averaged: dict[str, Any] | None = None  # the averaged candidate's weights and validation metrics
+        self.averaged: dict[str, Any] | None = None  # how many checkpoints the average took, and its validation metrics
         self.history: list[dict[str, Any]] = []
         self.fingerprint = hashlib.sha256(json.dumps(dict(job.fingerprint, world=self.world), sort_keys=True, default=str).encode()).hexdigest()
 
