@@ -8,9 +8,11 @@ which do not touch the random state, are skipped), keeping a snapshot of the wei
 steps. Each variant is then scored on VALIDATION with the evaluate stage's beam search, for
   final        the weights after the last step,
   avg<k>       the mean of the last k snapshots (checkpoint averaging, Vaswani et al. 2017),
-at each --decode beam:length_penalty. --jobs trains variants side by side in separate processes: on a GPU
+at each --decode beam:length_penalty. With --model instead of --variant, a trained model (e.g. models/translation-mle)
+is scored at each --decode setting, with no training: the decoding knobs, chosen on validation. --jobs trains variants side by side in separate processes: on a GPU
 several fit at once; on this 2-core CPU keep --jobs 1. Run:
     . scripts/env.sh && python bench/tune_translation.py --profile full --variant "" --variant "train.run.seed=99"
+    . scripts/env.sh && python bench/tune_translation.py --model models/translation-mle --decode 5:0.6 5:1.0 10:1.0
 """
 
 from __future__ import annotations
@@ -48,14 +50,27 @@ def profiled_params(profile: str | None, overrides: dict[str, str]) -> dict:
     return with_profile(raw)
 
 
-def run_variant(index: int, overrides: dict[str, str], args: argparse.Namespace) -> dict:
-    """Train one variant and score its weight sets on validation; runs in a worker process."""
-    import torch
-
+def validation_bleu(loaded, cfg, settings: list[str]) -> dict[str, float]:
+    """sacreBLEU of the evaluate stage's decoding on the validation split, for each "beam:length_penalty"."""
     from seqgen.data.tokenization import Tokenizer
     from seqgen.evaluation.evaluate import decode, encode_sources
     from seqgen.evaluation.metrics import corpus_bleu
     from seqgen.io import read_jsonl
+
+    examples = read_jsonl(PROJECT_ROOT / "data" / "interim" / TASK / "valid.jsonl")
+    references = [e["target"] for e in examples]
+    tokenizer = Tokenizer(loaded.tokenizer_path)
+    sources = encode_sources(TASK, tokenizer, examples, loaded.seq2seq.cfg.max_len)
+    scores = {}
+    for setting in settings:
+        beam, alpha = setting.split(":")
+        outputs = decode(loaded, sources, dataclasses.replace(cfg, length_penalty=float(alpha)), beam=int(beam))
+        scores[f"b{beam} lp{alpha}"] = corpus_bleu(tokenizer.decode(outputs), references)[0]
+    return scores
+
+
+def run_variant(index: int, overrides: dict[str, str], args: argparse.Namespace) -> dict:
+    """Train one variant and score its weight sets on validation; runs in a worker process."""
     from seqgen.models.store import LoadedModel
     from seqgen.stages.train import build_job
     from seqgen.training.trainer import Trainer, average_state_dicts
@@ -64,7 +79,7 @@ def run_variant(index: int, overrides: dict[str, str], args: argparse.Namespace)
     params = profiled_params(args.profile, overrides)
     cfg = evaluate_config(params, TASK)
     root = data_root(OUT / f"variant-{index}", TASK)
-    job, model_cfg, tokenizer_path, _ = build_job(TASK, "mle", params, root)
+    job, _, tokenizer_path, _ = build_job(TASK, "mle", params, root)
     trainer = Trainer(job)
     steps = job.cfg.steps
     every = max(1, steps // args.snapshots)
@@ -83,10 +98,6 @@ def run_variant(index: int, overrides: dict[str, str], args: argparse.Namespace)
             print(f"[{name}] step {trainer.step}/{steps}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     train_seconds = time.perf_counter() - started
 
-    examples = read_jsonl(root / "data" / "interim" / TASK / "valid.jsonl")
-    references = [e["target"] for e in examples]
-    tokenizer = Tokenizer(tokenizer_path)
-    sources = encode_sources(TASK, tokenizer, examples, model_cfg.max_len)
     weight_sets = {"final": {k: v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}}
     weight_sets.update({f"avg{k}": average_state_dicts(snapshots[-k:]) for k in args.average if k <= len(snapshots)})
     model = trainer.model
@@ -95,9 +106,7 @@ def run_variant(index: int, overrides: dict[str, str], args: argparse.Namespace)
     for label, state in weight_sets.items():
         model.load_state_dict({k: v.to(next(model.parameters()).device) for k, v in state.items()})
         loaded = LoadedModel(task=TASK, family="mle", model=model, config={}, tokenizer_path=tokenizer_path)
-        for setting in args.decode:
-            beam, alpha = setting.split(":")
-            scores[f"{label} b{beam} lp{alpha}"] = corpus_bleu(tokenizer.decode(decode(loaded, sources, dataclasses.replace(cfg, length_penalty=float(alpha)), beam=int(beam))), references)[0]
+        scores.update({f"{label} {k}": v for k, v in validation_bleu(loaded, cfg, args.decode).items()})
     result = {"index": index, "variant": name, "steps": trainer.step, "planned_steps": steps, "train_minutes": round(train_seconds / 60, 2), "device": str(trainer.device),
               "tokens_per_s": round(trainer.tokens_seen / train_seconds, 1), "valid_bleu": scores}
     (OUT / f"variant-{index}.json").write_text(json.dumps(result, indent=1))
@@ -105,9 +114,29 @@ def run_variant(index: int, overrides: dict[str, str], args: argparse.Namespace)
     return result
 
 
+def score_model(args: argparse.Namespace) -> None:
+    from seqgen.config import load_params, with_profile
+    from seqgen.models.store import load_model_dir
+
+    if not (args.model / "model.pt").is_file():
+        sys.exit(f"{args.model}: no model.pt (train it first, e.g. `dvc repro train-mle@translation`)")
+    raw = load_params(PROJECT_ROOT / "params.yaml")
+    if args.profile:
+        raw["profile"] = args.profile
+    loaded = load_model_dir(args.model)
+    loaded.model.eval()
+    started = time.monotonic()
+    scores = validation_bleu(loaded, evaluate_config(with_profile(raw), TASK), args.decode)
+    print(f"\n{args.model}, validation BLEU (sacreBLEU, {(time.monotonic() - started) / 60:.1f} min)")
+    for setting, bleu in scores.items():
+        print(f"{setting:<16}{bleu:>8.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", type=parse_variant, action="append", required=True,
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--model", type=Path, help="score this trained model directory at each --decode setting (no training)")
+    what.add_argument("--variant", type=parse_variant, action="append",
                         help='overrides of the profiled params, "dotted.key=value,..."; "" = the profile as it stands (repeatable)')
     parser.add_argument("--profile", help="params profile (default: params.yaml's `profile`)")
     parser.add_argument("--snapshots", type=int, default=30, help="a snapshot every steps/N steps, the last max(--average) kept (default 30)")
@@ -118,6 +147,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="variants trained at once, each in its own process (default 1)")
     args = parser.parse_args()
     header(shlex.join(["python", "bench/tune_translation.py", *sys.argv[1:]]))
+    if args.model:
+        score_model(args)
+        return
     from seqgen.errors import ConfigError
 
     for overrides in args.variant:  # fail on a typo before any training starts

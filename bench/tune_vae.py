@@ -16,7 +16,6 @@ The MLE warm start is measured the same way (token sampling) on the first row, f
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shlex
 import sys
 import time
