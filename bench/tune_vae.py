@@ -1,6 +1,7 @@
-"""Tune the VAE against posterior collapse, on the validation split only (issue 7).
+"""Tune the VAE against posterior collapse, or the GAN's reward, on the validation split only (issue 7).
 
-Each --variant overrides keys of `train.<task>.vae.vae` (e.g. "word_dropout=0.4,free_bits=0.2"), trains a VAE
+Each --variant overrides keys of `train.<task>.<family>.<family>` (e.g. "word_dropout=0.4,free_bits=0.2"; a
+"trainer." prefix overrides `train.<task>.<family>.trainer`, e.g. "trainer.lr=1e-4"), trains that family
 warm-started from the workspace's models/<task>-mle in its own scratch root under bench/out/tune-vae/ (the
 workspace's models/ and dvc.lock are left alone), and measures on the VALIDATION split:
   kl / active   KL per sentence and active latent units (posterior means varying across inputs; Burda 2016),
@@ -8,9 +9,11 @@ workspace's models/ and dvc.lock are left alone), and measures on the VALIDATION
   bleu          greedy BLEU with z = prior mean (translation) or BLEU-F1 of the samples (dialogue, DialogWAE),
   diversity     translation: pairwise BLEU of the samples (lower: more diverse); dialogue: distinct-2,
 with --samples outputs per source drawn as the evaluate stage draws them (token sampling; the VAE also draws z
-from its prior).
+from its prior). A GAN variant keeps its last weights (select_best_by: last), so the table shows what the
+policy gradient did rather than a fallback to the warm start.
 The MLE warm start is measured the same way (token sampling) on the first row, for the ratios. Run:
     . scripts/env.sh && python bench/tune_vae.py dialogue --steps 300 --variant "" --variant "word_dropout=0.4"
+    . scripts/env.sh && python bench/tune_vae.py dialogue --family gan --variant "samples_per_source=4"
 """
 
 from __future__ import annotations
@@ -38,9 +41,11 @@ def scratch_root(task: str, name: str, mle: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=["translation", "dialogue"])
+    parser.add_argument("--family", choices=["vae", "gan"], default="vae", help="the family tuned (default vae)")
     parser.add_argument("--variant", type=parse_variant, action="append", required=True,
-                        help='overrides of train.<task>.vae.vae, "key=value,..."; "" = as in params.yaml (repeatable)')
-    parser.add_argument("--steps", type=int, default=300, help="VAE training steps per variant (default 300)")
+                        help='overrides of train.<task>.<family>.<family> ("trainer.KEY": of its trainer), "key=value,..."; '
+                             '"" = as in params.yaml (repeatable)')
+    parser.add_argument("--steps", type=int, default=300, help="training steps per variant (default 300)")
     parser.add_argument("--examples", type=int, default=300, help="validation sources decoded (default 300)")
     parser.add_argument("--samples", type=int, default=5, help="outputs per source (default 5)")
     parser.add_argument("--profile", help="params profile (default: params.yaml's `profile`); must be the MLE's")
@@ -60,7 +65,7 @@ def main() -> None:
     from seqgen.training.batching import evaluation_batches
     from seqgen.training.objectives import VAEObjective
 
-    task = args.task
+    task, family = args.task, args.family
     mle = args.mle or PROJECT_ROOT / "models" / f"{task}-mle"
     if not (mle / "model.pt").is_file():
         sys.exit(f"{mle}: no model.pt; train the MLE first (`dvc repro train-mle@{task}`) or pass --mle")
@@ -95,7 +100,7 @@ def main() -> None:
 
     diversity = "pairwise" if task == "translation" else "distinct_2"
     columns = ["bleu", diversity, "kl", "active", "ppl_elbo", "minutes"]
-    print(f"\n{task}, validation: {len(examples)} sources x {args.samples} samples; VAE {args.steps} steps per variant")
+    print(f"\n{task}, validation: {len(examples)} sources x {args.samples} samples; {family} {args.steps} steps per variant")
     print(f"{'variant':<40}" + "".join(f"{c:>12}" for c in columns))
 
     def row(name: str, found: dict) -> None:
@@ -105,16 +110,21 @@ def main() -> None:
     row("mle warm start (token sampling)", measure(load_model_dir(mle)))
     for i, overrides in enumerate(args.variant):
         run_params = profiled_params()
-        vae = section(run_params, f"train.{task}.vae.vae")
-        unknown = set(overrides) - set(vae)
-        if unknown:
-            sys.exit(f"--variant: unknown key(s) {sorted(unknown)}; train.{task}.vae.vae has {sorted(vae)}")
-        vae.update({k: type(vae[k])(v) for k, v in overrides.items()})
-        section(run_params, f"train.{task}.vae.trainer").update(steps=args.steps)
+        trainer = section(run_params, f"train.{task}.{family}.trainer")
+        for key, value in overrides.items():
+            target = trainer if key.startswith("trainer.") else section(run_params, f"train.{task}.{family}.{family}")
+            name = key.removeprefix("trainer.")
+            if name not in target:
+                sys.exit(f"--variant: unknown key {key!r}; train.{task}.{family}.{family} has {sorted(section(run_params, f'train.{task}.{family}.{family}'))}, "
+                         f"its trainer {sorted(trainer)}")
+            target[name] = type(target[name])(value)
+        trainer.update(steps=args.steps)
+        if family == "gan":
+            trainer.update(select_best_by="last", eval_every=args.steps)
         root = scratch_root(task, f"variant-{i}", mle)
         started = time.monotonic()
-        train(task, "vae", run_params, root=root)
-        found = measure(load_model_dir(root / "models" / f"{task}-vae"))
+        train(task, family, run_params, root=root)
+        found = measure(load_model_dir(root / "models" / f"{task}-{family}"))
         found["minutes"] = (time.monotonic() - started) / 60
         row(",".join(f"{k}={v}" for k, v in overrides.items()) or "(params.yaml)", found)
 

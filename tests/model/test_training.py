@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import subprocess
@@ -11,11 +12,14 @@ import pytest
 import torch
 
 from tiny import tiny_params
+from seqgen.config import from_mapping
 from seqgen.data.tokenization import PAD_ID, Tokenizer
 from seqgen.decoding import generate
+from seqgen.errors import ConfigError
 from seqgen.models.store import load_model_dir
 from seqgen.stages.train import build_job, train
 from seqgen.training.batching import evaluation_batches
+from seqgen.training.objectives import GANConfig, bigram_novelty, leave_one_out_advantage
 from seqgen.training.trainer import Trainer
 
 
@@ -97,6 +101,48 @@ def test_gan_discriminator_learns_and_policy_gradient_moves_the_generator(transl
     moved = [k for k, v in job.objective.model.state_dict().items() if not torch.equal(v, before[k])]
     assert len(moved) > 10
     assert any(not torch.equal(before[k], warm[k]) for k in warm)
+
+
+def test_gan_samples_per_source_and_novelty_reward(translation_ws):
+    """K samples per source judged against their siblings (leave-one-out), and a reward that pays for bigrams
+    no other sample in the batch has."""
+    params = tiny_params("translation", steps=200)
+    train("translation", "mle", params, root=translation_ws)
+    gan = params["train"]["translation"]["gan"]
+    gan["gan"].update(d_pretrain_steps=0, pg_steps_per_mle_step=1000, samples_per_source=4, novelty_reward_weight=0.5)
+    job, *_ = build_job("translation", "gan", params, root=translation_ws)
+    trainer = Trainer(job)
+    objective = job.objective
+    batch = next(trainer.stream)
+    objective.pre_step(batch, 0)
+    fakes = objective._fakes
+    keep = -(-batch.size // 4)
+    assert fakes.src.size(0) == 4 * keep  # about one sample per source's cost
+    assert torch.equal(fakes.src[::4], batch.src[:keep]) and torch.equal(fakes.src[3::4], batch.src[:keep])
+    assert torch.equal(fakes.reference[1::4], batch.tgt_out[:keep])
+    assert len({tuple(o) for o in fakes.outputs[:4]}) > 1  # siblings are separate samples
+
+    novelty = torch.tensor(bigram_novelty(fakes.outputs))
+    with_novelty = objective.reward(fakes)
+    objective.cfg = dataclasses.replace(objective.cfg, novelty_reward_weight=0.0)
+    assert torch.allclose(with_novelty - objective.reward(fakes), 0.5 * novelty)
+    objective.cfg = dataclasses.replace(objective.cfg, novelty_reward_weight=0.5)
+
+    before = {k: v.clone() for k, v in objective.model.state_dict().items()}
+    metrics = trainer.train_step(batch)
+    assert metrics["pg"] == 1.0 and objective.baseline is None  # the siblings are the baseline, no moving average
+    assert any(not torch.equal(v, before[k]) for k, v in objective.model.state_dict().items())
+
+
+def test_leave_one_out_advantage_and_bigram_novelty():
+    reward = torch.tensor([1.0, 0.0, 0.5, 0.5, 2.0, 2.0, 2.0, 2.0])
+    advantage = leave_one_out_advantage(reward, 4)
+    assert torch.allclose(advantage[:4], torch.tensor([1 - 1 / 3, 0 - 2 / 3, 0.5 - 1.5 / 3, 0.5 - 1.5 / 3]))
+    assert torch.equal(advantage[4:], torch.zeros(4))  # equally good siblings: nothing to learn
+    assert bigram_novelty([[1, 2, 3], [1, 2, 4], [5], [6, 7, 6, 7]]) == [0.5, 0.5, 0.0, 1.0]
+    with pytest.raises(ConfigError, match="samples_per_source"):
+        tiny = tiny_params("translation")["train"]["translation"]["gan"]["gan"]
+        from_mapping(GANConfig, dict(tiny, samples_per_source=0), "train.translation.gan.gan")
 
 
 def test_gan_keeps_the_best_checkpoint_by_validation_bleu(translation_ws):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -115,8 +115,20 @@ class GANConfig:
     d_pretrain_steps: int  # discriminator-only steps before the generator starts learning from it
     pg_steps_per_mle_step: int  # policy-gradient steps between two teacher-forced MLE steps
     bleu_reward_weight: float  # reward = (1-w) * D(x, y) + w * sentence-BLEU(y, reference) (Yang et al. 2018)
-    baseline_decay: float  # moving-average decay of the reward baseline
+    baseline_decay: float  # moving-average decay of the reward baseline (samples_per_source 1 only)
     sample_temperature: float  # temperature of the generator's samples
+    samples_per_source: int  # K > 1: K samples of each of the batch's first 1/K sources, each judged against its K-1 siblings
+    novelty_reward_weight: float  # reward += w * the share of a sample's bigrams that no other sample in the batch has
+
+    def __post_init__(self) -> None:
+        from seqgen.errors import ConfigError
+
+        if self.samples_per_source < 1:
+            raise ConfigError(f"gan.samples_per_source: must be >= 1, got {self.samples_per_source}")
+        if not 0.0 <= self.bleu_reward_weight <= 1.0:
+            raise ConfigError(f"gan.bleu_reward_weight: must be in [0, 1], got {self.bleu_reward_weight}")
+        if self.novelty_reward_weight < 0.0:
+            raise ConfigError(f"gan.novelty_reward_weight: must be >= 0, got {self.novelty_reward_weight}")
 
 
 def sentence_bleu_ids(hypothesis: list[int], reference: list[int], max_n: int = 4) -> float:
@@ -133,6 +145,22 @@ def sentence_bleu_ids(hypothesis: list[int], reference: list[int], max_n: int = 
     return math.exp(brevity + log_precision / max_n)
 
 
+def bigram_novelty(outputs: list[list[int]]) -> list[float]:
+    """Per output, the share of its bigrams that no other output has: a batch-level distinct-2 (Li et al.
+    2016) that a policy gradient can pay for, so a generic reply many sources share earns nothing."""
+    grams = [{tuple(o[i : i + 2]) for i in range(len(o) - 1)} for o in outputs]
+    owners = Counter(g for gs in grams for g in gs)
+    return [sum(owners[g] == 1 for g in gs) / len(gs) if gs else 0.0 for gs in grams]
+
+
+def leave_one_out_advantage(reward: Tensor, k: int) -> Tensor:
+    """Each reward minus the mean reward of the other k-1 samples of its source (rows in groups of k): the
+    leave-one-out baseline of Kool et al. 2019, which cancels how hard the source is, unbiased and without the
+    lag of a moving average."""
+    grouped = reward.view(-1, k)
+    return (grouped - (grouped.sum(dim=1, keepdim=True) - grouped) / (k - 1)).view(-1)
+
+
 def pad_outputs(outputs: list[list[int]], device) -> tuple[Tensor, Tensor]:
     """Generated ids -> (BOS + y, y + EOS) padded tensors."""
     width = max(len(o) for o in outputs) + 1
@@ -145,6 +173,16 @@ def pad_outputs(outputs: list[list[int]], device) -> tuple[Tensor, Tensor]:
     return tgt_in, tgt_out
 
 
+class Fakes(NamedTuple):
+    """Generator samples and what each is scored against, row by row."""
+
+    src: Tensor  # (N, S) the source of each sample
+    reference: Tensor  # (N, T) that source's human target + EOS
+    tgt_in: Tensor  # (N, T') BOS + sample
+    tgt_out: Tensor  # (N, T') sample + EOS
+    outputs: list[list[int]]  # the samples' ids
+
+
 class GANObjective(MLEObjective):
     family = "gan"
 
@@ -152,21 +190,24 @@ class GANObjective(MLEObjective):
         self.model, self.discriminator, self.cfg = model, discriminator, cfg
         self.d_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=cfg.d_lr, weight_decay=0.01)
         self.baseline: float | None = None  # set from the first policy-gradient batch
-        self._fakes: tuple[Tensor, Tensor, list[list[int]]] | None = None
+        self._fakes: Fakes | None = None
 
-    def _sample(self, batch: Batch) -> tuple[Tensor, Tensor, list[list[int]]]:
-        outputs, _ = generate(self.model, batch.src, self.model.cfg.max_len, sample=True, temperature=self.cfg.sample_temperature)
+    def _sample(self, batch: Batch) -> Fakes:
+        """K samples of each of the batch's first ceil(B/K) sources: about the cost of one sample per source."""
+        k = self.cfg.samples_per_source
+        keep = -(-batch.size // k)
+        src, reference = (rows[:keep].repeat_interleave(k, dim=0) for rows in (batch.src, batch.tgt_out))
+        outputs, _ = generate(self.model, src, self.model.cfg.max_len, sample=True, temperature=self.cfg.sample_temperature)
         outputs = [o or [EOS_ID] for o in outputs]  # an empty sample still needs one token to score
         tgt_in, tgt_out = pad_outputs(outputs, batch.src.device)
-        return tgt_in, tgt_out, outputs
+        return Fakes(src, reference, tgt_in, tgt_out, outputs)
 
     def pre_step(self, batch: Batch, step: int) -> dict[str, float]:
         """One discriminator update on human targets vs fresh generator samples."""
-        self._fakes = self._sample(batch)
-        fake = self._fakes[1]
+        self._fakes = fakes = self._sample(batch)
         self.discriminator.train()
         real_logits = self.discriminator(batch.src, batch.tgt_out)
-        fake_logits = self.discriminator(batch.src, fake)
+        fake_logits = self.discriminator(fakes.src, fakes.tgt_out)
         logits = torch.cat([real_logits, fake_logits]).float()
         labels = torch.cat([torch.ones_like(real_logits), torch.zeros_like(fake_logits)]).float()
         loss_sum = F.binary_cross_entropy_with_logits(logits, labels, reduction="sum")
@@ -188,26 +229,38 @@ class GANObjective(MLEObjective):
             # the discriminator is still pre-training).
             loss, tokens, metrics = super().loss(batch, step)
             return loss, tokens, dict(metrics, pg=0.0)
-        tgt_in, tgt_out, outputs = self._fakes
-        with torch.no_grad():
-            self.discriminator.eval()
-            reward = torch.sigmoid(self.discriminator(batch.src, tgt_out).float())
-            if self.cfg.bleu_reward_weight > 0:
-                references = [[t for t in row.tolist() if t not in (PAD_ID, EOS_ID)] for row in batch.tgt_out]
-                bleu = torch.tensor([sentence_bleu_ids(h, r) for h, r in zip(outputs, references)], device=reward.device)
-                reward = (1 - self.cfg.bleu_reward_weight) * reward + self.cfg.bleu_reward_weight * bleu
+        fakes = self._fakes
+        reward = self.reward(fakes)
         mean_reward = allreduce_sum(float(reward.sum())) / allreduce_sum(float(reward.numel()))
-        if self.baseline is None:
-            # Start the moving average at the first rewards, not at 0: a zero baseline makes every early
-            # advantage positive, and REINFORCE then raises the likelihood of every sample, bad ones included.
-            self.baseline = mean_reward
-        advantage = reward - self.baseline
-        self.baseline = self.cfg.baseline_decay * self.baseline + (1 - self.cfg.baseline_decay) * mean_reward
-        log_probs = self.model.sequence_log_probs(batch.src, tgt_in, tgt_out)
-        tokens = int((tgt_out != PAD_ID).sum())
+        k = self.cfg.samples_per_source
+        if k > 1:
+            advantage = leave_one_out_advantage(reward, k)
+        else:
+            if self.baseline is None:
+                # Start the moving average at the first rewards, not at 0: a zero baseline makes every early
+                # advantage positive, and REINFORCE then raises the likelihood of every sample, bad ones included.
+                self.baseline = mean_reward
+            advantage = reward - self.baseline
+            self.baseline = self.cfg.baseline_decay * self.baseline + (1 - self.cfg.baseline_decay) * mean_reward
+        log_probs = self.model.sequence_log_probs(fakes.src, fakes.tgt_in, fakes.tgt_out)
+        tokens = int((fakes.tgt_out != PAD_ID).sum())
         # REINFORCE: raise log p(y|x) of samples the discriminator (and BLEU) liked more than average.
         loss = -(advantage.detach() * log_probs).sum()
         return loss, tokens, {"reward": mean_reward, "pg": 1.0}
+
+    @torch.no_grad()
+    def reward(self, fakes: Fakes) -> Tensor:
+        """Per sample: (1-w) * D(x, y) + w * sentence BLEU against the reference, + the novelty term."""
+        self.discriminator.eval()
+        reward = torch.sigmoid(self.discriminator(fakes.src, fakes.tgt_out).float())
+        if self.cfg.bleu_reward_weight > 0:
+            references = [[t for t in row.tolist() if t not in (PAD_ID, EOS_ID)] for row in fakes.reference]
+            bleu = torch.tensor([sentence_bleu_ids(h, r) for h, r in zip(fakes.outputs, references)], device=reward.device)
+            reward = (1 - self.cfg.bleu_reward_weight) * reward + self.cfg.bleu_reward_weight * bleu
+        if self.cfg.novelty_reward_weight > 0:
+            novelty = torch.tensor(bigram_novelty(fakes.outputs), device=reward.device)
+            reward = reward + self.cfg.novelty_reward_weight * novelty
+        return reward
 
     def state_dict(self) -> dict[str, Any]:
         return {"discriminator": self.discriminator.state_dict(), "d_optimizer": self.d_optimizer.state_dict(), "baseline": self.baseline}
