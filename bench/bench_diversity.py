@@ -98,8 +98,8 @@ def main() -> None:
         compared += 1
         wins += vae_pairwise < reference
         print(f"vae T={temperature:g}: at sample BLEU {vae_bleu:.2f} the MLE's pairwise BLEU is {reference:.2f}, the VAE's {vae_pairwise:.2f}")
-    verdict = "more diverse" if compared and wins == compared else "NOT more diverse" if not wins else "more diverse at some temperatures only"
-    print(f"RESULT: the VAE is {verdict} than MLE sampling at equal BLEU ({wins} of {compared} comparable temperatures)")
+    scope = "at none of the" if not wins else "at all" if wins == compared else f"at only {wins} of"
+    print(f"RESULT: the VAE is more diverse than MLE sampling at equal BLEU {scope} {compared} comparable temperatures")
 
 if __name__ == "__main__":
     main()
