@@ -48,7 +48,9 @@ def postgres_url():
             pytest.fail(message)
         pytest.skip(message)  # a developer machine without root/apt: say why, run the rest
     # postgres refuses to run as root: as root, run the server tools as the `postgres` system user.
-    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    # runuser lives in /usr/sbin, which a minimal PATH (env -i, some CI runners) leaves out.
+    runuser = shutil.which("runuser") or next((p for p in ("/usr/sbin/runuser", "/sbin/runuser") if Path(p).is_file()), "runuser")
+    as_owner = [runuser, "-u", "postgres", "--"] if os.geteuid() == 0 else []
     # Not under pytest's tmp_path: /tmp/pytest-of-root is 0700, which the postgres user could not enter.
     root = Path(tempfile.mkdtemp(prefix="seqgen-pg-"))
     if as_owner:
