@@ -24,3 +24,20 @@ def test_report_renders_png_charts_and_logs_them_to_mlflow(tmp_path, monkeypatch
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "charts")}
     assert artifacts == {"charts/metrics.png", "charts/train-translation-mle.png"}
     assert (tmp_path / "mlflow.db").is_file() and list((tmp_path / "mlartifacts").rglob("metrics.png"))
+
+
+def test_training_chart_gives_each_validation_metric_its_own_axis_and_perplexity_a_log_scale():
+    # The real full-profile curve: the untrained model's perplexity (~3e5) next to BLEU around 40.
+    rows = [{"step": "0", "loss": "", "valid_bleu": "0.0", "valid_ppl": "343536.4"},
+            {"step": "25", "loss": "8.8", "valid_bleu": "", "valid_ppl": ""},
+            {"step": "1000", "loss": "3.0", "valid_bleu": "31.8", "valid_ppl": "9.1"},
+            {"step": "2000", "loss": "2.4", "valid_bleu": "38.2", "valid_ppl": "5.5"}]
+    figure = report.training_figure(rows, "translation-mle")
+    panels = [(axis.get_title(), axis.get_yscale()) for axis in figure.axes]
+    assert panels == [("translation-mle (train)", "linear"), ("valid bleu", "linear"), ("valid ppl", "log")]
+    bleu_axis = figure.axes[1]
+    assert bleu_axis.get_ylim()[1] < 100  # BLEU is readable, not squashed under the perplexity's scale
+    # A curve without the untrained point keeps a linear axis (a log axis there only garbles the tick labels).
+    vae = report.training_figure([{"step": "250", "kl": "2.6", "valid_ppl_elbo_bound": "5.86"},
+                                  {"step": "500", "kl": "2.9", "valid_ppl_elbo_bound": "6.25"}], "translation-vae")
+    assert [axis.get_yscale() for axis in vae.axes] == ["linear", "linear"]

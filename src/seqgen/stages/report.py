@@ -42,32 +42,42 @@ def metrics_chart(metrics: dict[str, dict], path: Path) -> None:
     plt.close(figure)
 
 
-def training_chart(tsv: Path, path: Path) -> None:
+def training_figure(rows: list[dict[str, str]], title: str):
+    """Training series in one panel, then one panel per validation metric: BLEU and perplexity share no scale,
+    and a perplexity that spans more than 10x (the untrained model's at step 0 is ~1e5) is drawn on a log axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(tsv, newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
     series = [c for c in ("loss", "kl", "d_accuracy", "reward") if rows and c in rows[0]]
     valid = [c for c in rows[0] if c.startswith("valid_") and c != "valid_active_units"] if rows else []
-    figure, axes = plt.subplots(1, 1 + bool(valid), figsize=(10 if valid else 5, 3.6), squeeze=False)
+    figure, axes = plt.subplots(1, 1 + len(valid), figsize=(5 * (1 + len(valid)), 3.6), squeeze=False)
     for column in series:
         points = [(int(r["step"]), float(r[column])) for r in rows if r.get(column)]
         axes[0][0].plot(*zip(*points), label=column) if points else None
     axes[0][0].set_xlabel("step")
     axes[0][0].legend(fontsize=8)
-    axes[0][0].set_title(tsv.stem + " (train)")
-    for column in valid:
+    axes[0][0].set_title(title + " (train)")
+    for axis, column in zip(axes[0][1:], valid):
         points = [(int(r["step"]), float(r[column])) for r in rows if r.get(column)]
         if points:
-            axes[0][1].plot(*zip(*points), marker="o", label=column)
-    if valid:
-        axes[0][1].set_xlabel("step")
-        axes[0][1].legend(fontsize=8)
-        axes[0][1].set_title("validation")
+            axis.plot(*zip(*points), marker="o")
+        values = [v for _, v in points]
+        if "ppl" in column and values and min(values) > 0 and max(values) > 10 * min(values):
+            axis.set_yscale("log")
+        axis.set_xlabel("step")
+        axis.set_title(column.replace("_", " "))
     figure.tight_layout()
+    return figure
+
+
+def training_chart(tsv: Path, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    with open(tsv, newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    figure = training_figure(rows, tsv.stem)
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
