@@ -41,3 +41,7 @@ def test_training_chart_gives_each_validation_metric_its_own_axis_and_perplexity
     vae = report.training_figure([{"step": "250", "kl": "2.6", "valid_ppl_elbo_bound": "5.86"},
                                   {"step": "500", "kl": "2.9", "valid_ppl_elbo_bound": "6.25"}], "translation-vae")
     assert [axis.get_yscale() for axis in vae.axes] == ["linear", "linear"]
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    plt.close(vae)
