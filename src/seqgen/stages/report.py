@@ -73,11 +73,10 @@ def training_figure(rows: list[dict[str, str]], title: str):
 
 
 def training_chart(tsv: Path, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
     with open(tsv, newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     figure = training_figure(rows, tsv.stem)
+    import matplotlib.pyplot as plt  # after training_figure has chosen the headless Agg backend
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
