@@ -11,8 +11,8 @@ between the two nearest points; greedy decoding is the T -> 0 end: every output 
 The VAE wins where its pairwise BLEU is lower than the MLE's at the same sample BLEU.
 
 --z-scales widens the VAE's prior draw at decoding, z = mu + s * sigma * eps, and traces the VAE's curve once per
-scale s (1: the evaluate stage's draw). Each scale also adds a point with greedy tokens, where only the latent
-varies the output. Choose such a knob with --split valid (1,014 sentences); the test set is for reporting it.
+scale s (1: the evaluate stage's draw). Each scale also adds a point with greedy tokens (and, with --vae-beam, one
+with the evaluate stage's beam search), where only the latent varies the output. Choose such a knob with --split valid (1,014 sentences); the test set is for reporting it.
 
 Uses the workspace's trained models (models/<task>-mle and -vae, e.g. from `dvc exp run -S profile=full`) and
 the evaluate stage's own decoding and metrics. Run:
@@ -73,10 +73,14 @@ def main() -> None:
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.2, 0.4, 0.6, 0.8, 1.0], help="sampling temperatures, the same for both models")
     parser.add_argument("--samples", type=int, default=5, help="outputs per source (default 5, as the issue asks)")
     parser.add_argument("--z-scales", type=float, nargs="+", default=[1.0], help="VAE prior widths s: z = mu + s * sigma * eps (default 1, the evaluate stage's)")
+    parser.add_argument("--vae-temperatures", type=float, nargs="*", help="the VAE's sampling temperatures (default: --temperatures; none: only the greedy and beam points)")
+    parser.add_argument("--vae-beam", action="store_true", help="also decode each prior draw with the evaluate stage's beam search (only z varies the output)")
     parser.add_argument("--split", choices=sorted(SPLITS), default="test", help="test (default; for reporting) or valid (for choosing a knob)")
     parser.add_argument("--models", type=Path, default=PROJECT_ROOT / "models", help="folder with <task>-mle and <task>-vae")
     args = parser.parse_args()
-    if args.samples < 2 or any(t <= 0 for t in args.temperatures) or any(z <= 0 for z in args.z_scales):
+    if args.vae_temperatures is None:
+        args.vae_temperatures = args.temperatures
+    if args.samples < 2 or any(t <= 0 for t in args.temperatures + args.vae_temperatures) or any(z <= 0 for z in args.z_scales):
         parser.error("--samples must be >= 2 and every temperature and z scale > 0")
     header(shlex.join(["python", "bench/bench_diversity.py", *sys.argv[1:]]))
 
@@ -95,11 +99,11 @@ def main() -> None:
     examples = read_jsonl(PROJECT_ROOT / "data" / "interim" / TASK / f"{args.split}.jsonl")
     references = [e["target"] for e in examples]
 
-    def point(loaded, run_cfg, sample: bool, varies: bool) -> tuple[float, float]:
+    def point(loaded, run_cfg, sample: bool, varies: bool, beam: int | None = None) -> tuple[float, float]:
         """(mean sample BLEU, pairwise BLEU) of args.samples outputs; one output when nothing varies (greedy)."""
         tokenizer = Tokenizer(loaded.tokenizer_path)
         sources = encode_sources(TASK, tokenizer, examples, loaded.seq2seq.cfg.max_len)
-        outputs = [tokenizer.decode(decode(loaded, sources, run_cfg, sample=sample)) for _ in range(args.samples if varies else 1)]
+        outputs = [tokenizer.decode(decode(loaded, sources, run_cfg, sample=sample, beam=beam)) for _ in range(args.samples if varies else 1)]
         bleu = sum(corpus_bleu(o, references)[0] for o in outputs) / len(outputs)
         return bleu, (pairwise_bleu(outputs) if varies else 100.0)
 
@@ -122,10 +126,12 @@ def main() -> None:
     for scale in args.z_scales:
         vae.model.decoder_extra = widened_prior(vae.model, scale)
         # The greedy point last, so that at s = 1 the sampled points draw what they drew before --z-scales existed.
-        runs = [(f"vae s={scale:g} T={t:g}", dataclasses.replace(cfg, temperature=t), True) for t in args.temperatures]
-        runs.append((f"vae s={scale:g} greedy", cfg, False))
-        for name, run_cfg, sample in runs:
-            vae_points.append((name, point(vae, run_cfg, sample=sample, varies=True)))
+        runs = [(f"vae s={scale:g} T={t:g}", dataclasses.replace(cfg, temperature=t), True, None) for t in args.vae_temperatures]
+        runs.append((f"vae s={scale:g} greedy", cfg, False, None))
+        if args.vae_beam:
+            runs.append((f"vae s={scale:g} beam {cfg.beam}", cfg, False, cfg.beam))
+        for name, run_cfg, sample, beam in runs:
+            vae_points.append((name, point(vae, run_cfg, sample=sample, varies=True, beam=beam)))
             show(name, vae_points[-1][1])
 
     wins = compared = 0
