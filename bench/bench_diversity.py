@@ -61,24 +61,23 @@ def frontier(curve: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return sorted(kept)
 
 
-def at_equal_bleu(curve: list[tuple[float, float]], bleu: float) -> float | None:
-    """Pairwise BLEU on the curve's frontier at the given sample BLEU, linear between the two nearest points;
-    None outside the curve (no comparison at equal BLEU is possible there)."""
-    points = frontier(curve)
-    for (b0, p0), (b1, p1) in zip(points, points[1:]):
-        if b0 <= bleu <= b1:
-            return p0 if b1 == b0 else p0 + (p1 - p0) * (bleu - b0) / (b1 - b0)
+def interpolate(points: list[tuple[float, float]], x: float) -> float | None:
+    """y at x, linear between the two nearest of the (x, y) points sorted by x; None outside their range."""
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if x0 <= x <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return None
+
+
+def at_equal_bleu(curve: list[tuple[float, float]], bleu: float) -> float | None:
+    """Pairwise BLEU on the curve's frontier at the given sample BLEU; None outside the curve (no comparison at
+    equal BLEU is possible there)."""
+    return interpolate(frontier(curve), bleu)
 
 
 def bleu_at_equal_pairwise(curve: list[tuple[float, float]], pairwise: float) -> float | None:
-    """Sample BLEU on the curve's frontier at the given pairwise BLEU, linear between the two nearest points;
-    None outside the frontier's pairwise range."""
-    points = sorted(frontier(curve), key=lambda p: p[1])
-    for (b0, p0), (b1, p1) in zip(points, points[1:]):
-        if p0 <= pairwise <= p1:
-            return b0 if p1 == p0 else b0 + (b1 - b0) * (pairwise - p0) / (p1 - p0)
-    return None
+    """Sample BLEU on the curve's frontier at the given pairwise BLEU; None outside the frontier's pairwise range."""
+    return interpolate(sorted((p, b) for b, p in frontier(curve)), pairwise)
 
 
 def main() -> None:
