@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROJECT_ROOT, evaluate_config, header  # noqa: E402
+from common import PROJECT_ROOT, evaluate_config, header, params_with_profile  # noqa: E402
 
 TASK = "translation"
 
@@ -59,16 +59,12 @@ def main() -> None:
         sys.exit(f"{args.model}: no model.pt (train it first, e.g. `dvc repro train-mle@translation`)")
     header(shlex.join(["python", "bench/bleu_conventions.py", *sys.argv[1:]]))
 
-    from seqgen.config import load_params, with_profile
     from seqgen.data.tokenization import Tokenizer
     from seqgen.evaluation.evaluate import TEST_SETS, decode, encode_sources
     from seqgen.io import read_jsonl
     from seqgen.models.store import load_model_dir
 
-    raw = load_params(PROJECT_ROOT / "params.yaml")
-    if args.profile:
-        raw["profile"] = args.profile
-    params = with_profile(raw)
+    params = params_with_profile(args.profile)
     cfg = evaluate_config(params, TASK)
     moses = MosesTokenizer(lang=params["data"][TASK]["target_lang"])
     loaded = load_model_dir(args.model)

@@ -75,6 +75,16 @@ def python_env(repo: Path) -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(repo / "src"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
 
+def params_with_profile(profile: str | None = None) -> dict:
+    """params.yaml with a profile applied: the given one, or params.yaml's own `profile` when None."""
+    from seqgen.config import load_params, with_profile
+
+    raw = load_params(PROJECT_ROOT / "params.yaml")
+    if profile:
+        raw["profile"] = profile
+    return with_profile(raw)
+
+
 def evaluate_config(params: dict, task: str):
     """The evaluate stage's settings of task from the (profiled) params, with torch's threads set as the stages
     set them: what every benchmark that decodes like the evaluate stage starts from."""

@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROJECT_ROOT, evaluate_config, header  # noqa: E402
+from common import PROJECT_ROOT, evaluate_config, header, params_with_profile  # noqa: E402
 
 TASK = "translation"
 SPLITS = {"valid": {"valid": "valid"}, "test": {"test_2016_flickr": "test", "test_2017_flickr": "test2017"}}
@@ -89,17 +89,13 @@ def main() -> None:
     from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
     from tqdm import tqdm
 
-    from seqgen.config import load_params, with_profile
     from seqgen.data.tokenization import Tokenizer
     from seqgen.evaluation.evaluate import decode, encode_sources
     from seqgen.evaluation.metrics import corpus_bleu
     from seqgen.io import read_jsonl
     from seqgen.models.store import load_model_dir
 
-    raw = load_params(PROJECT_ROOT / "params.yaml")
-    if args.profile:
-        raw["profile"] = args.profile
-    cfg = evaluate_config(with_profile(raw), TASK)
+    cfg = evaluate_config(params_with_profile(args.profile), TASK)
     loaded = load_model_dir(args.model)
     loaded.model.eval()
     tokenizer = Tokenizer(loaded.tokenizer_path)

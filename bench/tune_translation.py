@@ -28,7 +28,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROJECT_ROOT, data_root, evaluate_config, header, parse_variant  # noqa: E402
+from common import PROJECT_ROOT, data_root, evaluate_config, header, params_with_profile, parse_variant  # noqa: E402
 
 OUT = PROJECT_ROOT / "bench" / "out" / "tune-translation"
 TASK = "translation"
@@ -115,18 +115,14 @@ def run_variant(index: int, overrides: dict[str, str], args: argparse.Namespace)
 
 
 def score_model(args: argparse.Namespace) -> None:
-    from seqgen.config import load_params, with_profile
     from seqgen.models.store import load_model_dir
 
     if not (args.model / "model.pt").is_file():
         sys.exit(f"{args.model}: no model.pt (train it first, e.g. `dvc repro train-mle@translation`)")
-    raw = load_params(PROJECT_ROOT / "params.yaml")
-    if args.profile:
-        raw["profile"] = args.profile
     loaded = load_model_dir(args.model)
     loaded.model.eval()
     started = time.monotonic()
-    scores = validation_bleu(loaded, evaluate_config(with_profile(raw), TASK), args.decode)
+    scores = validation_bleu(loaded, evaluate_config(params_with_profile(args.profile), TASK), args.decode)
     print(f"\n{args.model}, validation BLEU (sacreBLEU, {(time.monotonic() - started) / 60:.1f} min)")
     for setting, bleu in scores.items():
         print(f"{setting:<16}{bleu:>8.2f}")

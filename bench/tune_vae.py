@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROJECT_ROOT, data_root, evaluate_config, header, parse_variant  # noqa: E402
+from common import PROJECT_ROOT, data_root, evaluate_config, header, params_with_profile, parse_variant  # noqa: E402
 
 OUT = PROJECT_ROOT / "bench" / "out" / "tune-vae"
 
@@ -55,7 +55,7 @@ def main() -> None:
 
     import torch
 
-    from seqgen.config import load_params, section, with_profile
+    from seqgen.config import section
     from seqgen.data.tokenization import Tokenizer, load_encoded
     from seqgen.evaluation.evaluate import decode, encode_sources
     from seqgen.evaluation.metrics import corpus_bleu, distinct_n, multi_sample_bleu, pairwise_bleu
@@ -70,13 +70,7 @@ def main() -> None:
     if not (mle / "model.pt").is_file():
         sys.exit(f"{mle}: no model.pt; train the MLE first (`dvc repro train-mle@{task}`) or pass --mle")
 
-    def profiled_params() -> dict:
-        raw = load_params(PROJECT_ROOT / "params.yaml")
-        if args.profile:
-            raw["profile"] = args.profile
-        return with_profile(raw)
-
-    params = profiled_params()
+    params = params_with_profile(args.profile)
     cfg = evaluate_config(params, task)
     examples = read_jsonl(PROJECT_ROOT / "data" / "interim" / task / "valid.jsonl")[: args.examples]
     references = [e["target"] for e in examples]
@@ -109,7 +103,7 @@ def main() -> None:
 
     row("mle warm start (token sampling)", measure(load_model_dir(mle)))
     for i, overrides in enumerate(args.variant):
-        run_params = profiled_params()
+        run_params = params_with_profile(args.profile)  # a fresh copy per variant
         trainer = section(run_params, f"train.{task}.{family}.trainer")
         for key, value in overrides.items():
             target = trainer if key.startswith("trainer.") else section(run_params, f"train.{task}.{family}.{family}")
