@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PROJECT_ROOT, evaluate_config, header, params_with_profile  # noqa: E402
 
 TASK = "translation"
-SPLITS = {"valid": {"valid": "valid"}, "test": {"test_2016_flickr": "test", "test_2017_flickr": "test2017"}}
+SPLITS = ("valid", "test")  # test: the evaluate stage's test sets (TEST_SETS), for reporting a chosen setting
 
 
 def ngram_counts(text: str, tokenize) -> tuple[int, list[Counter]]:
@@ -69,7 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=PROJECT_ROOT / "models" / "translation-mle",
                         help="trained translation model directory (default: models/translation-mle)")
-    parser.add_argument("--split", choices=sorted(SPLITS), default="valid", help="valid (choosing) or test (reporting; default valid)")
+    parser.add_argument("--split", choices=SPLITS, default="valid", help="valid (choosing) or test (reporting; default valid)")
     parser.add_argument("--settings", nargs="+", default=["16:0.5:1.0"],
                         help="samples:temperature:top_p of the sampled candidates, one MBR run each (default 16:0.5:1.0)")
     parser.add_argument("--profile", help="params profile for the evaluate stage's decoding (default: params.yaml's `profile`)")
@@ -90,7 +90,7 @@ def main() -> None:
     from tqdm import tqdm
 
     from seqgen.data.tokenization import Tokenizer
-    from seqgen.evaluation.evaluate import decode, encode_sources
+    from seqgen.evaluation.evaluate import TEST_SETS, decode, encode_sources
     from seqgen.evaluation.metrics import corpus_bleu
     from seqgen.io import read_jsonl
     from seqgen.models.store import load_model_dir
@@ -102,7 +102,8 @@ def main() -> None:
     tokenize = Tokenizer13a()
 
     rows = []
-    for name, split in SPLITS[args.split].items():
+    splits = {"valid": "valid"} if args.split == "valid" else TEST_SETS[TASK]
+    for name, split in splits.items():
         examples = read_jsonl(PROJECT_ROOT / "data" / "interim" / TASK / f"{split}.jsonl")
         references = [e["target"] for e in examples]
         sources = encode_sources(TASK, tokenizer, examples, loaded.seq2seq.cfg.max_len)
