@@ -37,12 +37,12 @@ def main() -> None:
     args = parser.parse_args()
     header(" ".join(["python bench/bench_budget.py", *sys.argv[1:]]))
 
-    from seqgen.config import load_params, section, with_profile
+    from seqgen.config import load_params, section
     from seqgen.evaluation.evaluate import evaluate
     from seqgen.models.store import load_model_dir
     from seqgen.stages.train import train
 
-    params = with_profile(load_params(PROJECT_ROOT / "params.yaml"))
+    params = load_params(PROJECT_ROOT / "params.yaml")
     trainer = section(params, f"train.{TASK}.{FAMILY}.trainer")
     trainer.update(steps=args.steps, warmup=args.warmup, eval_every=args.eval_every, select_best_by="last")
     root = data_root(OUT, TASK)

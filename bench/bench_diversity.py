@@ -98,14 +98,14 @@ def main() -> None:
 
     import torch
 
-    from seqgen.config import load_params, with_profile
+    from seqgen.config import load_params
     from seqgen.data.tokenization import Tokenizer
     from seqgen.evaluation.evaluate import decode, encode_sources
     from seqgen.evaluation.metrics import corpus_bleu, pairwise_bleu
     from seqgen.io import read_jsonl
     from seqgen.models.store import load_model_dir
 
-    params = with_profile(load_params(PROJECT_ROOT / "params.yaml"))
+    params = load_params(PROJECT_ROOT / "params.yaml")
     cfg = evaluate_config(params, TASK)
     cfg = dataclasses.replace(cfg, top_k=0, top_p=1.0)  # plain temperature sampling: one knob along the curve
     examples = read_jsonl(PROJECT_ROOT / "data" / "interim" / TASK / f"{args.split}.jsonl")

@@ -43,6 +43,8 @@ def main() -> None:
     from helpers import make_dailydialog_slice, make_multi30k_slice, make_repo, sh
     from prefect.testing.utilities import prefect_test_harness
 
+    from seqgen import profiles
+
     with tempfile.TemporaryDirectory(prefix="seqgen-bench-retrain-") as tmp:
         slices = Path(tmp) / "slices"
         make_multi30k_slice(slices / "multi30k")
@@ -51,7 +53,7 @@ def main() -> None:
         for name in ("bare", "flow"):
             (Path(tmp) / name).mkdir()
             repos[name] = make_repo(Path(tmp) / name, slices)
-            sh("python", "-c", "import re,pathlib;p=pathlib.Path('params.yaml');p.write_text(re.sub(r'(?m)^profile: \\S+','profile: tiny',p.read_text()))", cwd=repos[name])
+            profiles.write("tiny", repos[name] / "params.yaml")
 
         bare_build, out = timed(lambda: bare_repro(sh, repos["bare"]))
         stages = out.count("Running stage")

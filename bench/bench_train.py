@@ -61,11 +61,11 @@ def main() -> None:
     malloc = all(os.environ.get(k) for k in ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"))
     print(f"glibc malloc settings from scripts/env.sh: {'on' if malloc else 'OFF'}; torch {torch.__version__}")
 
-    from seqgen.config import load_params, with_profile
+    from seqgen.config import load_params
     from seqgen.stages.train import build_job
     from seqgen.training.trainer import Trainer
 
-    params = with_profile(load_params())
+    params = load_params()
     trainer_params = params["train"][args.task]["mle"]["trainer"]
     trainer_params.update(steps=10**6, eval_every=10**9)  # the schedule is irrelevant here; no validation
     if args.batch_tokens:

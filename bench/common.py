@@ -24,7 +24,11 @@ def machine() -> str:
     except OSError:
         pass
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    try:
+        bf16 = "AVX-512 BF16" if "avx512_bf16" in Path("/proc/cpuinfo").read_text() else "no AVX-512 BF16 (AVX2)"
+    except OSError:
+        bf16 = "CPU flags unknown"
+    return f"{cpu} ({bf16}), {os.cpu_count()} cores, {mem_gib:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def commit() -> str:
@@ -76,13 +80,13 @@ def python_env(repo: Path) -> dict[str, str]:
 
 
 def params_with_profile(profile: str | None = None) -> dict:
-    """params.yaml with a profile applied: the given one, or params.yaml's own `profile` when None."""
-    from seqgen.config import load_params, with_profile
+    """params.yaml as it stands (None), or with a profile's values in place of its own (in memory: params.yaml is
+    not changed)."""
+    from seqgen import profiles
+    from seqgen.config import load_params
 
-    raw = load_params(PROJECT_ROOT / "params.yaml")
-    if profile:
-        raw["profile"] = profile
-    return with_profile(raw)
+    params = load_params(PROJECT_ROOT / "params.yaml")
+    return profiles.apply(params, profile) if profile else params
 
 
 def evaluate_config(params: dict, task: str):

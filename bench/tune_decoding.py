@@ -48,14 +48,14 @@ def main() -> None:
 
     import torch
 
-    from seqgen.config import load_params, with_profile
+    from seqgen.config import load_params
     from seqgen.data.tokenization import Tokenizer
     from seqgen.evaluation.evaluate import decode, encode_sources
     from seqgen.evaluation.metrics import distinct_n, multi_sample_bleu
     from seqgen.io import read_jsonl
     from seqgen.models.store import load_model_dir
 
-    params = with_profile(load_params(PROJECT_ROOT / "params.yaml"))
+    params = load_params(PROJECT_ROOT / "params.yaml")
     cfg = evaluate_config(params, TASK)
     model_dir = PROJECT_ROOT / "models" / f"{TASK}-{args.family}"
     if not (model_dir / "model.pt").is_file():

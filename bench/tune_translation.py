@@ -35,19 +35,21 @@ TASK = "translation"
 
 
 def profiled_params(profile: str | None, overrides: dict[str, str]) -> dict:
-    """params.yaml with the profile and then the variant's overrides applied (values parsed as YAML)."""
+    """params.yaml with the profile and then the variant's overrides applied (values parsed as YAML); every
+    override must name an existing key."""
     import yaml
 
-    from seqgen.config import load_params, with_profile
+    from seqgen.config import section
+    from seqgen.errors import ConfigError
 
-    raw = load_params(PROJECT_ROOT / "params.yaml")
-    if profile:
-        raw["profile"] = profile
-    raw.setdefault("profiles", {})
-    name = raw.get("profile", "default")
-    # The variant is applied as more profile keys: the same check that every key names an existing one.
-    raw["profiles"][name] = {**(raw["profiles"].get(name) or {}), **{k: yaml.safe_load(v) for k, v in overrides.items()}}
-    return with_profile(raw)
+    params = params_with_profile(profile)
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = section(params, ".".join(parents))
+        if not isinstance(node, dict) or leaf not in node:
+            raise ConfigError(f"variant: {dotted!r} does not name an existing key of params.yaml")
+        node[leaf] = yaml.safe_load(value)
+    return params
 
 
 def validation_bleu(loaded, cfg, settings: list[str]) -> dict[str, float]:

@@ -6,7 +6,10 @@ retrain(tasks, families, profile):
      stale: a stage runs (`dvc repro --single-item`) only when `dvc status` reports it changed or a stage
      it depends on ran in this flow; otherwise it is reported "up to date" without starting DVC again;
   3. the register stages run the promotion gate; a markdown artifact `retrain-report` gets the metrics
-     table and each promotion decision.
+     table and each promotion decision;
+  4. `dvc push --run-cache`: the data imports, every stage output and the run-cache go to the DVC remote, so
+     another clone pulls them instead of retraining (a failed push loses nothing: the outputs stay in the local
+     cache, and the next run, or `scripts/push.sh`, pushes them).
 Retries with back-off for transient failures (a tracking server that is down, a killed training run,
 which resumes from its checkpoint), none for data that failed ingest or validation: retrying cannot fix
 data, and the run's state carries the Great Expectations message.
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +45,10 @@ class DataRejected(Exception):
 
 class StageFailed(Exception):
     """A stage failed for another reason (retried: it may be transient)."""
+
+
+class PushFailed(Exception):
+    """`dvc push` failed (retried: a remote that is briefly unreachable); the outputs stay in the local cache."""
 
 
 def transient(task, task_run, state) -> bool:
@@ -118,6 +124,19 @@ def run_stage(stage: str, needed: bool, project: Path = PROJECT) -> str:
     return "ran" if f"Running stage '{stage}'" in result.stdout else "up to date"
 
 
+@task(name="dvc-push", retries=2, retry_delay_seconds=[10, 60])
+def push_outputs(project: Path = PROJECT) -> str:
+    """`dvc push --run-cache` to the default DVC remote."""
+    logger = get_run_logger()
+    result = dvc("push", "--run-cache", project=project)
+    for line in result.stdout.splitlines()[-10:]:
+        logger.info(line)
+    if result.returncode != 0:
+        raise PushFailed("dvc push failed: the run's outputs are safe in the local cache (.dvc/cache) but not in the remote; "
+                         f"fix the remote and run `dvc push --run-cache` (or scripts/push.sh):\n{result.stdout[-3000:]}")
+    return result.stdout
+
+
 def stale_stages(project: Path = PROJECT) -> set[str]:
     """Stages whose own dependencies, params or outputs differ from dvc.lock (one `dvc status` call)."""
     result = dvc("status", "--json", project=project, merge=False)
@@ -147,20 +166,17 @@ def report_markdown(tasks: list[str], families: list[str], outcomes: dict[str, s
 
 
 def set_profile(profile: str, project: Path = PROJECT) -> None:
-    """Make `profile` the workspace's profile (params.yaml, comments kept): DVC then sees what changed."""
-    params_file = project / "params.yaml"
-    params = yaml.safe_load(params_file.read_text(encoding="utf-8"))
-    if profile not in params.get("profiles", {}):
-        raise ValueError(f"unknown profile {profile!r}: params.yaml has {sorted(params.get('profiles', {}))}")
-    if params.get("profile") != profile:
-        text = re.sub(r"(?m)^profile:\s*\S+", f"profile: {profile}", params_file.read_text(encoding="utf-8"), count=1)
-        params_file.write_text(text, encoding="utf-8")
+    """Write `profile`'s values into params.yaml (`seqgen profile`): DVC then sees exactly what changed."""
+    from seqgen.profiles import write
+
+    for key, (old, new) in write(profile, project / "params.yaml").items():
+        get_run_logger().info("params.yaml: %s %s -> %s (profile %s)", key, old, new, profile)
 
 
 @flow(name="retrain", log_prints=True)
 def retrain(tasks: list[str] = list(TASKS), families: list[str] = list(FAMILIES), profile: str | None = None,
-            update: bool = True) -> dict[str, Any]:
-    """Bring in new data, rebuild what is stale for the chosen tasks x families, gate and report."""
+            update: bool = True, push: bool = True) -> dict[str, Any]:
+    """Bring in new data, rebuild what is stale for the chosen tasks x families, gate, report and push."""
     bad = [t for t in tasks if t not in TASKS] + [f for f in families if f not in FAMILIES]
     if bad:
         raise ValueError(f"unknown task or family {bad}: tasks are {TASKS}, families {FAMILIES}")
@@ -175,7 +191,9 @@ def retrain(tasks: list[str] = list(TASKS), families: list[str] = list(FAMILIES)
         needed = stage in stale or any(outcomes.get(dep) == "ran" for dep in upstream.get(stage, ()))
         outcomes[stage] = run_stage(stage, needed)
     create_markdown_artifact(key="retrain-report", markdown=report_markdown(tasks, families, outcomes), description="metrics and promotion decisions")
-    return {"stages": outcomes, "ran": [s for s, o in outcomes.items() if o == "ran"]}
+    if push:
+        push_outputs()
+    return {"stages": outcomes, "ran": [s for s, o in outcomes.items() if o == "ran"], "pushed": push}
 
 
 def serve(cron: str | None = None) -> None:

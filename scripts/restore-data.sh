@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Bring the raw corpora (DVC imports under data/raw) into the workspace. A fresh clone has no DVC cache,
-# so `dvc pull` cannot restore an import; `dvc update` re-imports it from its source and tells us whether
-# the source still matches the data version recorded in the .dvc file.
+# Bring the raw corpora (DVC imports under data/raw) into the workspace, at the version recorded in git: from the
+# DVC remote where it holds them (`make run` pushes them there), else by re-importing from the source recorded in
+# the .dvc file (`dvc update`), which also tells whether the source still matches the recorded version.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$SEQGEN_ROOT"
@@ -10,7 +10,11 @@ for spec in data/raw/*.dvc; do
   if [ -e "$out" ]; then
     continue
   fi
-  echo "[data] importing $out from the source recorded in $spec"
+  if dvc pull -q "$spec" 2>/dev/null; then
+    echo "[data] $out: pulled the version recorded in $spec from the DVC remote"
+    continue
+  fi
+  echo "[data] $out: not in the DVC remote; importing it from the source recorded in $spec"
   dvc update -q "$spec"
   if ! git diff --quiet -- "$spec" 2>/dev/null; then
     echo "[data] WARNING: the source of $out differs from the version recorded in git ($spec changed):" >&2

@@ -15,6 +15,18 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     echo "[test] PostgreSQL is not installed and cannot be installed here: the PostgreSQL tests will skip"
   fi
 fi
+# The remote tests push and pull through a real SSH server: Debian's openssh-server (not started as a service; the
+# tests start their own sshd on loopback).
+if ! command -v sshd >/dev/null && [ ! -x /usr/sbin/sshd ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[test] installing openssh-server (Debian) for the SSH remote test"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server >/dev/null; } \
+      || echo "[test] could not install openssh-server: the SSH remote test will skip"
+  else
+    echo "[test] sshd is not installed and cannot be installed here: the SSH remote test will skip"
+  fi
+fi
 source "$here/env.sh"
 cd "$SEQGEN_ROOT"
 exec python -m pytest "$@"

@@ -26,6 +26,20 @@ def raw_slices(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def built_repo(tmp_path_factory, raw_slices) -> Path:
+    """<root>/{repo, corpora}: a copy of the project on the real slices (helpers.make_repo) whose data stages of both
+    tasks have run once with `dvc repro`. Read only: tests copy it (`copy_workspace`) and build on the copy; the
+    output of that first run is in <root>/build.log."""
+    from helpers import make_repo, sh
+
+    root = tmp_path_factory.mktemp("built")
+    repo = make_repo(root, raw_slices)
+    run = sh("dvc", "repro", "tokenize@translation", "tokenize@dialogue", cwd=repo)
+    (root / "build.log").write_text(run.stdout)
+    return root
+
+
+@pytest.fixture(scope="session")
 def translation_ws(tmp_path_factory, raw_slices) -> Path:
     """A tiny translation workspace (data/interim, data/processed) from the real slices (see tiny.py)."""
     from tiny import make_workspace

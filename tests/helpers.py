@@ -67,11 +67,12 @@ def make_dailydialog_slice(dest: Path, train: int = 150, evaluation: int = 20) -
 
 
 # ---- a temporary copy of the project, for tests that run real pipeline commands --------------------------
-def sh(*cmd: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(cwd / "src"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    result = subprocess.run(cmd, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def sh(*cmd: str, cwd: Path, check: bool = True, merge: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """cmd in cwd with the project copy's code (cwd/src) first; stderr joins stdout unless merge=False."""
+    env = {**os.environ, "PYTHONPATH": str(cwd / "src"), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    result = subprocess.run(cmd, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge else subprocess.PIPE)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}")
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}{result.stderr or ''}")
     return result
 
 
@@ -106,3 +107,9 @@ def make_repo(root: Path, raw_slices: Path) -> Path:
         (repo / "data" / "raw" / f"{corpus}.dvc").unlink()
         sh("dvc", "import-url", "-q", f"../../../corpora/{corpus}", corpus, cwd=repo / "data" / "raw")
     return repo
+
+
+def copy_workspace(built: Path, dest: Path) -> Path:
+    """dest/{repo, corpora}: a copy of the `built_repo` fixture's workspace (links kept as links); returns dest/repo."""
+    shutil.copytree(built, dest, symlinks=True)
+    return dest / "repo"

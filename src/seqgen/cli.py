@@ -30,7 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--params", default="params.yaml", type=project_file, help="params file (default: %(default)s)")
         if name == "ingest":
             sub.add_argument("--raw-dir", help="folder with the raw corpus files (default: the DVC import for the task)")
+    profile = commands.add_parser("profile", help="show or switch the profile whose values params.yaml holds (default, full, tiny)",
+                                  description="Without NAME: say which profile the values in params.yaml match. With NAME: write "
+                                  "that profile's column of the `profiles` table into params.yaml (comments kept), so that "
+                                  "`dvc repro` / `dvc exp run` train with it and dvc.lock records every value that trained.")
+    profile.add_argument("name", nargs="?", help="profile to write into params.yaml")
+    profile.add_argument("--params", default="params.yaml", type=project_file, help="params file (default: %(default)s)")
     add_registry_commands(commands)
+    add_reproduce_command(commands)
     add_model_commands(commands)
     add_orchestration_commands(commands)
     return parser
@@ -39,12 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
 def add_orchestration_commands(commands) -> None:
     retrain = commands.add_parser("retrain", help="run the Prefect retrain flow once, here (no server to start)",
                                   description="dvc update of the data imports, the stale DVC stages of the chosen models in "
-                                  "DAG order, the promotion gate, and a report artifact (pipelines/retrain.py). Without "
+                                  "DAG order, the promotion gate, a report artifact, and `dvc push --run-cache` (pipelines/retrain.py). Without "
                                   "PREFECT_API_URL a temporary Prefect server starts and stops by itself.")
     retrain.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS), help="tasks to rebuild (default: both)")
     retrain.add_argument("--families", nargs="+", choices=("mle", "vae", "gan"), default=["mle", "vae", "gan"], help="model families (default: all)")
-    retrain.add_argument("--profile", help="training profile to switch params.yaml to (default: keep)")
+    retrain.add_argument("--profile", help="profile to write into params.yaml first, as `seqgen profile` does (default: keep)")
     retrain.add_argument("--no-update", action="store_true", help="skip `dvc update` of the data imports")
+    retrain.add_argument("--no-push", action="store_true", help="skip `dvc push --run-cache` to the DVC remote at the end")
     schedule = commands.add_parser("schedule", help="serve the scheduled retrain deployment (needs a Prefect server)",
                                    description="Create the deployment retrain/scheduled-retrain with the cron schedule of "
                                    "params.yaml `schedule` and run its flow runs until stopped (Ctrl-C). Start a server first: "
@@ -70,6 +78,21 @@ def add_registry_commands(commands) -> None:
     rollback = actions.add_parser("rollback", help="give the champion alias back to the previous champion",
                                   description="Restore the version the current champion replaced (from the audit trail).")
     rollback.add_argument("name", help="registered model, e.g. translation-gan")
+
+
+def add_reproduce_command(commands) -> None:
+    reproduce = commands.add_parser(
+        "reproduce", help="rebuild a registered model from its lineage and say whether the bytes match",
+        description="From the version's lineage alone (git commit, data md5s, the train stage's params): a scratch git worktree "
+        "at that commit, that data version from the DVC remote, the train stage retrained from scratch; then the rebuilt "
+        "model's md5 against the registered one (equal on the same machine kind) and, where they differ, its metrics "
+        "within reproduce.tolerance of params.yaml. The outcome is tagged on the version (reproduce.*). The workspace "
+        "is not touched; the worktree and its caches are removed. Exit 0: reproduced; 4: rebuilt but not reproduced; "
+        "1: it could not be rebuilt (the message says what is missing).",
+        epilog="examples: seqgen reproduce translation-mle/1; seqgen reproduce dialogue-vae@champion")
+    reproduce.add_argument("model", metavar="NAME[@ALIAS|/VERSION]", help="a registered version (NAME alone: its champion)")
+    reproduce.add_argument("--keep", action="store_true", help="keep the scratch worktree and cache (their path is printed)")
+    reproduce.add_argument("--params", default="params.yaml", type=project_file, help="params file with reproduce.tolerance (default: %(default)s)")
 
 
 def add_model_commands(commands) -> None:
@@ -108,6 +131,14 @@ def main(argv: list[str] | None = None) -> int:
             from seqgen.commands import registry_command
 
             return registry_command(args)
+        if args.command == "reproduce":
+            from seqgen.commands import reproduce_command
+
+            return reproduce_command(args)
+        if args.command == "profile":
+            from seqgen.commands import profile_command
+
+            return profile_command(args)
         if args.command in ("retrain", "schedule"):
             from seqgen.commands import orchestration_command
 

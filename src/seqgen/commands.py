@@ -37,7 +37,12 @@ def load_predictor(uri: str) -> Callable[[list[str]], list[str]]:
     try:
         model = mlflow.pyfunc.load_model(uri)
     except (MlflowException, OSError) as err:
-        raise SeqgenError(f"cannot load model {uri!r}: {str(err).splitlines()[0]}") from None
+        hint = ""
+        if uri.startswith("models:/"):  # e.g. a clone that pulled its models has a registry of its own, maybe empty
+            name = uri[len("models:/"):].split("@")[0].split("/")[0]
+            hint = (f" (a clone that pulled its models with `dvc pull` serves them from their folders: --model models/mlflow/{name}; "
+                    "a team shares one registry through an MLflow tracking server: MLFLOW_TRACKING_URI)")
+        raise SeqgenError(f"cannot load model {uri!r}: {str(err).splitlines()[0]}{hint}") from None
 
     def predict(texts: list[str]) -> list[str]:
         try:
@@ -150,7 +155,7 @@ def registry_command(args) -> int:
 
 
 def promote_by_hand(name: str, version: str, force: bool, params_path: Path) -> int:
-    from seqgen.config import from_mapping, load_params, section, with_profile
+    from seqgen.config import from_mapping, load_params, section
     from seqgen.registry.gate import GateConfig
     from seqgen.registry.register import gate, registry_lock, test_data_version
     from seqgen.stages.register import reevaluator
@@ -158,13 +163,50 @@ def promote_by_hand(name: str, version: str, force: bool, params_path: Path) -> 
     if not str(version).isdigit():
         raise SeqgenError(f"version {version!r}: expected a version number")
     task = name.split("-", 1)[0]
-    params = with_profile(load_params(params_path))
+    params = load_params(params_path)
     cfg = from_mapping(GateConfig, section(params, f"registry.{task}"), f"registry.{task}")
     root = Path(".")
     with registry_lock(root):
         result = gate(name, str(version), cfg, test_data_version(root / "data" / "interim" / task), reevaluator(task, params, root), root, force=force)
     print(f"{name} version {version}: {result.decision.reason}; champion: {result.champion_after}")
     return 0 if result.decision.promote or result.champion_after == str(version) else 3
+
+
+def reproduce_command(args) -> int:
+    from seqgen.config import load_params, section
+    from seqgen.reproduce import NOT_REPRODUCED, reproduce
+
+    tolerance = section(load_params(Path(args.params)), "reproduce.tolerance", Path(args.params))
+    outcome = reproduce(args.model, Path("."), tolerance=tolerance, keep=args.keep)
+    print(outcome.summary())
+    return 0 if outcome.reproduced else NOT_REPRODUCED
+
+
+def profile_command(args) -> int:
+    from seqgen import profiles
+    from seqgen.config import load_params
+
+    path = Path(args.params)
+    params = load_params(path)
+    if args.name is None:
+        holds = profiles.current(params, path)
+        if holds != profiles.CUSTOM:
+            print(f"{path} holds the {holds!r} profile")
+        else:  # hand edits or `dvc exp run -S`: name the closest profile and what differs from it
+            closest = min(profiles.names(params, path), key=lambda name: len(profiles.differences(params, name, path)))
+            found = profiles.differences(params, closest, path)
+            print(f"{path} holds custom values: {len(found)} differ from the closest profile {closest!r}")
+            for key, (value, expected) in found.items():
+                print(f"  {key} = {value!r} (profile {closest}: {expected!r})")
+        print(f"profiles: {', '.join(profiles.names(params, path))}; switch with `seqgen profile NAME`")
+        return 0
+    changes = profiles.write(args.name, path)
+    print(f"{path}: profile {args.name!r}, {len(changes)} value(s) changed")
+    for key, (old, new) in changes.items():
+        print(f"  {key}: {old!r} -> {new!r}")
+    if changes:
+        print("`dvc status` lists the stages they make stale; `dvc repro` rebuilds them (`dvc params diff` shows the change)")
+    return 0
 
 
 def load_pipeline(root: Path = Path(".")):
@@ -190,7 +232,8 @@ def orchestration_command(args) -> int:
     if args.command == "schedule":
         pipeline.serve(cron=args.cron)
         return 0
-    state = pipeline.retrain(tasks=args.tasks, families=args.families, profile=args.profile, update=not args.no_update, return_state=True)
+    state = pipeline.retrain(tasks=args.tasks, families=args.families, profile=args.profile, update=not args.no_update,
+                             push=not args.no_push, return_state=True)
     if not state.is_completed():
         print(f"seqgen retrain: {state.name}: {state.message}", file=sys.stderr)
         return 1

@@ -33,8 +33,8 @@ def load_params(path: Path = DEFAULT_PARAMS) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(params, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    # YAML aliases (`trainer: *mle_trainer`) load as one shared dict: unshare them, or an override of one
-    # task's setting (a profile, `dvc exp run -S`) would silently change the other task's too.
+    # YAML aliases (`trainer: *mle_trainer`) load as one shared dict: unshare them, or a change of one task's
+    # setting in memory would silently change the other task's too (params.yaml itself has no aliases).
     return json.loads(json.dumps(params))
 
 
@@ -121,27 +121,3 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if not isinstance(value, hint):
         raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
     return value
-
-
-def with_profile(params: dict[str, Any], path: Path = DEFAULT_PARAMS) -> dict[str, Any]:
-    """Apply the overrides of the selected profile (`profile:` key) onto a copy of params.
-
-    A profile is a mapping of dotted keys to values, e.g. `train.translation.mle.trainer.steps: 20000`;
-    every key must already exist, so a typo is an error rather than a silently ignored knob.
-    """
-    import copy
-
-    name = params.get("profile", "default")
-    profiles = params.get("profiles") or {}
-    if name == "default" and not profiles.get("default"):
-        return params
-    if name not in profiles:
-        raise ConfigError(f"{path}: profile {name!r} is not defined under 'profiles' (have: {', '.join(profiles) or 'none'})")
-    result = copy.deepcopy(params)
-    for dotted, value in (profiles[name] or {}).items():
-        *parents, leaf = dotted.split(".")
-        node = section(result, ".".join(parents), path) if parents else result
-        if not isinstance(node, dict) or leaf not in node:
-            raise ConfigError(f"{path}: profiles.{name}: {dotted!r} does not name an existing key")
-        node[leaf] = value
-    return result

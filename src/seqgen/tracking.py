@@ -66,26 +66,105 @@ def git_state(root: Path = Path(".")) -> dict[str, Any]:
 
 
 def data_versions(task: str, root: Path = Path(".")) -> dict[str, str]:
-    """DVC md5 of every data folder the task's models depend on (raw import, interim, processed), as
-    recorded in dvc.lock; "unknown" where the lock file has no entry (e.g. a run outside DVC)."""
+    """DVC md5 of every data folder the task's models depend on (raw import, interim, processed): the raw import's
+    from its .dvc file, the others from the dvc.lock entry of the stage that writes them (a stage that merely reads
+    a folder may hold an older md5 until it runs again); "unknown" where nothing records one."""
     paths = [RAW_DATA[task], f"data/interim/{task}", f"data/processed/{task}"]
-    found: dict[str, str] = {}
+    outs: dict[str, str] = {}
+    read: dict[str, str] = {}
     lock = root / "dvc.lock"
     if lock.is_file():
-        stages = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {})
-        for stage in stages.values():
-            for entry in [*stage.get("deps", []), *stage.get("outs", [])]:
-                if entry.get("path") in paths and "md5" in entry:
-                    found[entry["path"]] = entry["md5"]
-    return {path: found.get(path, "unknown") for path in paths}
+        for stage in ((yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages") or {}).values():
+            outs.update({entry["path"]: entry["md5"] for entry in stage.get("outs", []) if entry.get("path") in paths and "md5" in entry})
+            read.update({entry["path"]: entry["md5"] for entry in stage.get("deps", []) if entry.get("path") in paths and "md5" in entry})
+    spec = root / f"{RAW_DATA[task]}.dvc"
+    if spec.is_file():
+        outs.update({RAW_DATA[task]: entry["md5"] for entry in (yaml.safe_load(spec.read_text(encoding="utf-8")) or {}).get("outs", []) if "md5" in entry})
+    return {path: outs.get(path, read.get(path, "unknown")) for path in paths}
+
+
+def dvc_md5(path: Path) -> str:
+    """The md5 DVC gives a file or folder (a folder's ends in .dir), computed here as DVC computes it."""
+    import tempfile
+
+    from dvc_data.hashfile.build import build
+    from dvc_data.hashfile.db import HashFileDB
+    from dvc_objects.fs.local import LocalFileSystem
+
+    fs = LocalFileSystem()
+    with tempfile.TemporaryDirectory(prefix="seqgen-md5-") as scratch:
+        _, _, obj = build(HashFileDB(fs, scratch), str(Path(path).resolve()), fs, "md5")
+    return obj.hash_info.value
+
+
+def train_stage(task: str, family: str) -> str:
+    return f"train-{family}@{task}"
+
+
+def train_lineage(task: str, family: str, root: Path = Path(".")) -> tuple[dict[str, Any] | None, str]:
+    """(the dvc.lock entry of the stage that trained models/<task>-<family>, "") when that entry describes the model
+    folder as it is; else (None, why not). The entry names the code, data and params that trained the model, each
+    with its md5: what `seqgen reproduce` rebuilds the model from."""
+    name, stage = f"{task}-{family}", train_stage(task, family)
+    lock = root / "dvc.lock"
+    entry = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {}).get(stage) if lock.is_file() else None
+    if not entry:
+        return None, f"dvc.lock has no {stage} entry (the model was not trained by `dvc repro`)"
+    recorded = next((out.get("md5") for out in entry.get("outs", []) if out.get("path") == f"models/{name}"), None)
+    actual = dvc_md5(root / "models" / name)
+    if recorded != actual:
+        return None, f"dvc.lock's {stage} entry records models/{name} as {recorded}, the folder is {actual} (trained outside `dvc repro`?)"
+    return entry, ""
 
 
 def lineage_tags(task: str, params: dict, root: Path = Path(".")) -> dict[str, str]:
     """Tags that make a run or model version reproducible: git commit and dirty flag, profile, data md5s."""
+    from seqgen.profiles import current
+
     git = git_state(root)
-    tags = {"git_commit": git["git_commit"], "git_dirty": str(git["git_dirty"]).lower(), "profile": str(params.get("profile", "default")), "task": task}
+    tags = {"git_commit": git["git_commit"], "git_dirty": str(git["git_dirty"]).lower(), "profile": current(params), "task": task}
     tags.update({f"dvc_md5:{path}": md5 for path, md5 in data_versions(task, root).items()})
     return tags
+
+
+def _dataset(name: str, source: str, digest: str):
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    return MetaDataset(LocalArtifactDatasetSource(source), name=name, digest=digest)
+
+
+def log_data_inputs(task: str, context: str, root: Path = Path(".")) -> None:
+    """The run's inputs in MLflow: every data folder the task's models depend on, its DVC md5 as the digest (what
+    `dvc pull` or `git checkout <commit> && dvc pull` brings back)."""
+    import mlflow
+
+    found = [(path, md5) for path, md5 in data_versions(task, root).items() if md5 != "unknown"]
+    if found:
+        mlflow.log_inputs(datasets=[_dataset(path, path, md5) for path, md5 in found], contexts=[context] * len(found),
+                          tags_list=[{"dvc_md5": md5} for _, md5 in found])
+
+
+def metrics_by_dataset(task: str, metrics: dict[str, Any], root: Path = Path(".")) -> list[tuple[Any, dict[str, float]]]:
+    """[(test set as an MLflow dataset, its numeric metrics)], so that each number names the data it was measured on:
+    `test_2017_flickr.bleu` on test_2017_flickr; the headline keys (`bleu`, `ppl`, ...) on the first test set, which
+    they are copies of. The digest is the md5 of the split's file in data/interim/<task>/."""
+    import hashlib
+
+    from seqgen.evaluation.evaluate import TEST_SETS
+
+    corpus = Path(RAW_DATA[task]).name
+    numbers = {k: float(v) for k, v in flatten(metrics).items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.startswith("decoding.")}  # settings, not measurements
+    grouped = []
+    for position, (test_set, split) in enumerate(TEST_SETS[task].items()):
+        path = f"data/interim/{task}/{split}.jsonl"
+        digest = hashlib.md5((root / path).read_bytes()).hexdigest() if (root / path).is_file() else "unknown"
+        own = {k: v for k, v in numbers.items() if k.startswith(f"{test_set}.")}
+        if position == 0:  # the headline keys are this test set's
+            own.update({k: v for k, v in numbers.items() if not any(k.startswith(f"{t}.") for t in TEST_SETS[task])})
+        grouped.append((_dataset(f"{corpus}/{test_set}", path, digest), own))
+    return grouped
 
 
 def flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
@@ -108,6 +187,7 @@ def stage_run(stage: str, task: str, params: dict, logged_params: dict | None = 
     configure(root)
     with mlflow.start_run(run_name=stage) as run:
         mlflow.set_tags({"seqgen.stage": stage, **lineage_tags(task, params, root)})
+        log_data_inputs(task, "training" if stage.startswith("train") else "evaluation", root)
         if logged_params:
             flat = {k: str(v)[:6000] for k, v in flatten(logged_params).items()}
             items = list(flat.items())

@@ -65,35 +65,3 @@ def test_missing_section_is_named(tmp_path):
         section({"tokenize": {"translation": {}}}, "tokenize.dialogue")
     with pytest.raises(ConfigError, match="params file not found"):
         load_params(tmp_path / "params.yaml")
-
-
-def test_profiles_override_existing_knobs_only():
-    from seqgen.config import with_profile
-
-    params = load_params(PROJECT_ROOT / "params.yaml")
-    assert with_profile(params) is params  # default: as written
-    full = with_profile(dict(params, profile="full"))
-    assert full["train"]["translation"]["mle"]["trainer"]["steps"] > params["train"]["translation"]["mle"]["trainer"]["steps"]
-    assert params["train"]["translation"]["mle"]["trainer"]["steps"] == 500  # the original is untouched
-    with pytest.raises(ConfigError, match="profile 'huge' is not defined"):
-        with_profile(dict(params, profile="huge"))
-    with pytest.raises(ConfigError, match="does not name an existing key"):
-        with_profile(dict(params, profile="typo", profiles={"typo": {"train.translation.mle.trainer.stepz": 1}}))
-
-
-def test_a_profile_override_of_one_task_leaves_the_other_alone(tmp_path):
-    """params.yaml shares one trainer block between tasks through a YAML alias; overrides must not leak."""
-    from seqgen.config import load_params, with_profile
-
-    text = """
-profile: p
-train:
-  translation: {mle: {trainer: &t {steps: 10, lr: 0.1}}}
-  dialogue: {mle: {trainer: *t}}
-profiles:
-  p: {train.translation.mle.trainer.steps: 240}
-"""
-    (tmp_path / "params.yaml").write_text(text)
-    params = with_profile(load_params(tmp_path / "params.yaml"), tmp_path / "params.yaml")
-    assert params["train"]["translation"]["mle"]["trainer"]["steps"] == 240
-    assert params["train"]["dialogue"]["mle"]["trainer"]["steps"] == 10

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import make_repo, read_gz_lines, write_gz_lines
+from helpers import copy_workspace, read_gz_lines, write_gz_lines
 
 pytestmark = pytest.mark.integration
 PARAMETERS = {"tasks": ["translation"], "families": ["mle", "gan"], "profile": "tiny"}
@@ -69,9 +69,9 @@ def wait_until_healthy(server: subprocess.Popen, url: str, what: str, log: Path)
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, raw_slices) -> Path:
-    root = tmp_path_factory.mktemp("retrain")
-    make_repo(root, raw_slices)
+def workspace(tmp_path_factory, built_repo) -> Path:
+    root = tmp_path_factory.mktemp("retrain") / "ws"
+    copy_workspace(built_repo, root)  # the data stages done: the flow trains, evaluates, registers and pushes
     return root
 
 
@@ -125,6 +125,9 @@ def test_served_deployment_retrains_registers_reports_and_then_does_nothing(work
                 assert first.state.is_completed(), f"{first.state.message}\n{log.read_text()[-3000:]}"
                 registry = registry_state(repo)
                 assert registry["translation-mle"]["versions"] == 1 and registry["translation-gan"]["versions"] == 1
+                cloud = subprocess.run([sys.executable, "-m", "dvc", "status", "--cloud", "train-gan@translation"], cwd=repo,
+                                       capture_output=True, text=True).stdout
+                assert "Cache and remote 'storage' are in sync" in cloud, cloud  # the flow pushed what it built
                 artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["retrain-report"])))
                 assert artifacts and "| train-mle@translation | ran |" in artifacts[-1].data
                 assert "translation-gan" in artifacts[-1].data and "promotion" in artifacts[-1].data

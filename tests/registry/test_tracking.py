@@ -59,6 +59,6 @@ def test_train_and_evaluate_runs_carry_curves_metrics_and_lineage(tmp_path, monk
     processed_md5 = next(o["md5"] for o in lock["tokenize@translation"]["outs"] if o["path"] == "data/processed/translation")
     for run in (train_run, eval_run):
         assert run.data.tags["dvc_md5:data/processed/translation"] == processed_md5
-        assert run.data.tags["profile"] == "default" and "git_commit" in run.data.tags and run.data.tags["git_dirty"] in ("true", "false")
+        assert run.data.tags["profile"] == "custom" and "git_commit" in run.data.tags and run.data.tags["git_dirty"] in ("true", "false")
     with open(curves) as handle:
         assert len(list(csv.DictReader(handle, delimiter="\t"))) == 3

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import make_repo, sh
+from helpers import copy_workspace, sh
+from seqgen import profiles
 
 pytestmark = pytest.mark.integration
 STAGE = "train-mle@translation"
@@ -40,15 +41,15 @@ def checkpoint_step(path: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, raw_slices) -> Path:
+def workspace(tmp_path_factory, built_repo) -> Path:
     """<root>/{repo, corpora} with the data stages done and no training yet."""
-    root = tmp_path_factory.mktemp("kill")
-    repo = make_repo(root, raw_slices)
+    root = tmp_path_factory.mktemp("kill") / "ws"
+    repo = copy_workspace(built_repo, root)
+    profiles.write("tiny", repo / "params.yaml")
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["profile"] = "tiny"
-    params["profiles"]["tiny"].update({"train.translation.mle.trainer.steps": STEPS, "train.run.checkpoint_every": CHECKPOINT_EVERY})
+    params["train"]["translation"]["mle"]["trainer"]["steps"] = STEPS
+    params["train"]["run"]["checkpoint_every"] = CHECKPOINT_EVERY
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh("dvc", "repro", "tokenize@translation", cwd=repo)
     return root
 
 

@@ -28,6 +28,8 @@ from seqgen.errors import SeqgenError
 from seqgen.registry.gate import Decision, GateConfig, decide
 
 PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/seqgen
+LINEAGE_TAG = "lineage.train_stage"
 MODEL_FILES = ("model.pt", "config.json", "tokenizer.model")
 EXAMPLES = {"translation": ["A man rides a bike down the street."], "dialogue": ["Hi, how are you today? __eou__ Fine, thanks. And you?"]}
 CHALLENGER, CHAMPION = "challenger", "champion"
@@ -106,16 +108,26 @@ def find_version(name: str, md5: str):
     return min(versions, key=lambda v: int(v.version)) if versions else None
 
 
+def model_requirements() -> list[str]:
+    """What a consumer installs to load the pyfunc (the model carries seqgen's own code): the packages it imports, at
+    the versions installed here. mlflow-skinny, not mlflow: loading and serving a pyfunc needs no tracking server,
+    UI or SQL store. torch without its local label (`2.13.0`, not `2.13.0+cpu`): pip then takes a CPU wheel where
+    one is offered (`--index-url https://download.pytorch.org/whl/cpu`) and PyPI's build elsewhere."""
+    from importlib.metadata import version
+
+    return [f"{dist}=={version(dist).split('+')[0]}" for dist in ("torch", "sentencepiece", "sacrebleu", "numpy", "pandas", "pyyaml", "mlflow-skinny")]
+
+
 def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], decoding: dict[str, Any], params: dict,
                 interim: Path, root: Path = Path(".")):
-    """Log the model as a pyfunc (models-from-code) and register it as a new version of `name`, tagged with
-    its lineage, metrics and test data version; returns the version (an existing one for the same files)."""
+    """Log the model as a pyfunc (models-from-code, carrying seqgen's code) and register it as a new version of
+    `name`, tagged with its lineage, metrics and test data version; returns the version (an existing one for the
+    same files)."""
     import mlflow
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    from seqgen import __version__
-    from seqgen.tracking import lineage_tags, stage_run
+    from seqgen.tracking import lineage_tags, metrics_by_dataset, stage_run, train_lineage
 
     md5 = model_md5(model_dir)
     existing = find_version(name, md5)
@@ -123,8 +135,12 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
         for key, value in numeric_metrics(metrics).items():
             _client().set_model_version_tag(name, existing.version, f"{METRIC_TAG}{key}", repr(value))
         return _client().get_model_version(name, existing.version)
+    lineage, missing = train_lineage(task, name.split("-", 1)[1], root)
     tags = {**lineage_tags(task, params, root), "model_md5": md5, "test_data_version": test_data_version(interim),
-            **{f"{METRIC_TAG}{k}": repr(v) for k, v in numeric_metrics(metrics).items()}}
+            **{f"{METRIC_TAG}{k}": repr(v) for k, v in numeric_metrics(metrics).items()},
+            # What `seqgen reproduce` rebuilds the model from: the train stage's dvc.lock entry (code, data and params
+            # with their md5s), or why there is none.
+            **({LINEAGE_TAG: json.dumps(lineage, sort_keys=True)} if lineage else {f"{LINEAGE_TAG}.missing": missing})}
     signature = ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema([ColSpec("string")]))
     with tempfile.TemporaryDirectory(prefix="seqgen-register-") as tmp:
         bundle = Path(tmp) / "model"
@@ -134,18 +150,33 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
         (bundle / "decoding.json").write_text(json.dumps(decoding, indent=1), encoding="utf-8")
         with stage_run(f"register@{name}", task, params, {"registry": params.get("registry", {}).get(task, {}), "decoding": decoding}, root) as run:
             mlflow.set_tags({"model": name, "model_md5": md5})
-            mlflow.log_metrics(numeric_metrics(metrics))
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(PYFUNC_FILE),
                 artifacts={"model": str(bundle)},
+                code_paths=[str(PACKAGE_DIR)],  # seqgen's own code travels with the model: PyPI has no seqgen of ours
                 signature=signature,
                 input_example=EXAMPLES[task],
-                # The code is the installed seqgen package; naming the pins skips MLflow's slow inference.
-                pip_requirements=[f"seqgen=={__version__}", "torch==2.13.0", "sentencepiece==0.2.3", "sacrebleu==2.6.0", "mlflow==3.17.2"],
+                pip_requirements=model_requirements(),  # named, not inferred: inference is slow and would miss nothing here
             )
+            for dataset, numbers in metrics_by_dataset(task, metrics, root):  # the model's page: which data each number is on
+                mlflow.log_metrics(numbers, dataset=dataset, model_id=info.model_id)
             version = mlflow.register_model(info.model_uri, name, tags={**tags, "run_id": run.info.run_id})
     return version
+
+
+def export_version(name: str, version: str, dest: Path) -> Path:
+    """Copy registered version `version` of `name` (the MLflow model folder: MLmodel, code, artifacts) to dest, replacing
+    what is there: a DVC output, so another clone gets a servable model with `dvc pull` and no registry."""
+    import mlflow
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=dest.parent) as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=tmp))
+        shutil.rmtree(dest, ignore_errors=True)
+        local.rename(dest)
+    return dest
 
 
 def version_metrics(version) -> dict[str, float]:

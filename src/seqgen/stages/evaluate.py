@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from seqgen.config import TASKS, from_mapping, load_params, section, with_profile
+from seqgen.config import TASKS, from_mapping, load_params, section
 from seqgen.paths import project_file
 from seqgen.stages.common import log, run_stage
 from seqgen.stages.train import FAMILIES
@@ -20,13 +20,13 @@ def log_evaluation_run(task: str, family: str, params: dict, metrics: dict, root
     """The evaluation in MLflow: decoding params, every numeric metric (per test set too), the samples."""
     import mlflow
 
-    from seqgen.tracking import flatten, stage_run
+    from seqgen.tracking import metrics_by_dataset, stage_run
 
     name = f"{task}-{family}"
     with stage_run(f"evaluate@{name}", task, params, {"evaluate": params["evaluate"][task]}, root):
         mlflow.set_tag("model", name)
-        numbers = {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        mlflow.log_metrics(numbers)
+        for dataset, numbers in metrics_by_dataset(task, metrics, root):  # each number names the test set it was measured on
+            mlflow.log_metrics(numbers, dataset=dataset)
         mlflow.log_artifact(str(root / "metrics" / f"{name}.json"))
         mlflow.log_artifact(str(root / "reports" / "samples" / f"{name}.jsonl"))
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         from seqgen.io import write_json_atomic, write_jsonl_atomic
         from seqgen.models.store import load_model_dir
 
-        params = with_profile(load_params(args.params))
+        params = load_params(args.params)
         cfg = from_mapping(EvaluateConfig, section(params, f"evaluate.{args.task}"), f"evaluate.{args.task}")
         torch.set_num_threads(section(params, "train.run.threads"))
         name = f"{args.task}-{args.family}"

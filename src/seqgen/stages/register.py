@@ -1,9 +1,11 @@
 """Stage `register@<task>-<family>`: put models/<task>-<family> in the MLflow Model Registry and run the gate.
 
-Logs the model as a pyfunc (models-from-code, tokenizer and configs as artifacts, signature, input
-example), registers it as version N of `<task>-<family>` with alias `challenger` and tags for its git
-commit, profile, DVC data md5s, metrics and test data version, then runs the promotion gate
-(params: registry.<task>) and writes the decision to reports/promotion/<task>-<family>.json.
+Logs the model as a pyfunc (models-from-code carrying seqgen's code, tokenizer and configs as artifacts,
+signature, input example), registers it as version N of `<task>-<family>` with alias `challenger` and tags for
+its git commit, profile, DVC data md5s, the train stage's dvc.lock entry (its lineage), metrics and test data
+version, then runs the promotion gate (params: registry.<task>), writes the decision to
+reports/promotion/<task>-<family>.json and a copy of the registered MLflow model to models/mlflow/<task>-<family>
+(a DVC output: another clone serves it after `dvc pull`, with no registry of its own).
 A refused challenger is not an error: the stage succeeds and the champion stays.
 """
 
@@ -14,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from seqgen.config import TASKS, from_mapping, load_params, section, with_profile
+from seqgen.config import TASKS, from_mapping, load_params, section
 from seqgen.paths import project_file
 from seqgen.stages.common import log, run_stage
 from seqgen.stages.train import FAMILIES
@@ -49,7 +51,7 @@ def register(task: str, family: str, params: dict, root: Path = Path(".")) -> di
 
     from seqgen.io import write_json_atomic
     from seqgen.registry.gate import GateConfig
-    from seqgen.registry.register import CHALLENGER, RegistryError, gate, log_version, registry_lock, test_data_version
+    from seqgen.registry.register import CHALLENGER, RegistryError, export_version, gate, log_version, registry_lock, test_data_version
     from seqgen.tracking import configure
 
     name = f"{task}-{family}"
@@ -66,6 +68,7 @@ def register(task: str, family: str, params: dict, root: Path = Path(".")) -> di
         version = log_version(name, task, root / "models" / name, metrics, decoding, params, interim, root)
         mlflow.MlflowClient().set_registered_model_alias(name, CHALLENGER, version.version)
         result = gate(name, version.version, gate_cfg, test_data_version(interim), reevaluator(task, params, root), root)
+    export_version(name, version.version, root / "models" / "mlflow" / name)
     record = result.as_dict()
     write_json_atomic(root / "reports" / "promotion" / f"{name}.json", record)
     log("register", f"{name} version {version.version}: {result.decision.reason}; champion: {result.champion_after}")
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         from seqgen.registry.register import RegistryError
 
         try:
-            register(args.task, args.family, with_profile(load_params(args.params)))
+            register(args.task, args.family, load_params(args.params))
         except MlflowException as err:  # e.g. a tracking server that is down: say so in one line (retrying may help)
             import mlflow
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from seqgen.config import TASKS, from_mapping, load_params, section, with_profile
+from seqgen.config import TASKS, from_mapping, load_params, section
 from seqgen.paths import project_file
 from seqgen.stages.common import run_stage
 
@@ -113,9 +113,10 @@ def train(task: str, family: str, params: dict, root: Path = Path("."), stop_aft
     try:
         summary = trainer.fit()
         if summary["finished"] and trainer.rank == 0:
+            from seqgen.profiles import current
             from seqgen.tracking import git_state
 
-            summary.update(git_state(root), profile=params.get("profile", "default"), data_md5=fingerprint["data"], warm_start_md5=fingerprint.get("warm_start"))
+            summary.update(git_state(root), profile=current(params), data_md5=fingerprint["data"], warm_start_md5=fingerprint.get("warm_start"))
             save_model_dir(root / "models" / f"{task}-{family}", family, task, job.objective.model, trainer.final_state_dict(), model_cfg, tokenizer_path, summary)
             trainer.cleanup()
         distributed.barrier()
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> None:
-        params = with_profile(load_params(args.params))
+        params = load_params(args.params)
         summary = train(args.task, args.family, params)
         print(f"[train {args.task}-{args.family}] {summary['steps']} steps, {summary['tokens_per_s']} target tokens/s, final {summary['final']}", file=sys.stderr)
         if summary.get("finished") and int(os.environ.get("RANK", "0")) == 0:
