@@ -228,12 +228,14 @@ def run_streaming(cmd: list[str], cwd: Path, env: dict[str, str], out: TextIO) -
 
 
 def machine() -> str:
-    """The CPU and whether it has AVX-512 BF16 (training then runs in bf16 and gives other bytes than fp32)."""
-    from seqgen.training.trainer import cpu_has_bf16
-
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "unknown CPU") \
-        if Path("/proc/cpuinfo").is_file() else "unknown CPU"
-    return f"{cpu}, {os.cpu_count()} cores, {'AVX-512 BF16' if cpu_has_bf16() else 'no AVX-512 BF16'}"
+    """The CPU and whether it has AVX-512 BF16 (training then runs in bf16, and gives other bytes than fp32)."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "unknown CPU")
+    bf16 = "avx512_bf16" in cpuinfo or "amx_bf16" in cpuinfo  # as the trainer's precision: auto decides
+    return f"{cpu}, {os.cpu_count()} cores, {'AVX-512 BF16' if bf16 else 'no AVX-512 BF16'}"
 
 
 def reproduce(spec: str, root: Path = Path("."), tolerance: dict[str, dict[str, float]] | None = None, keep: bool = False,

@@ -109,10 +109,18 @@ CASES = {
         lambda c: corrupt_gz(c / "multi30k" / "test_2016_flickr.de.gz", lambda lines: set_line(lines, 9, "Straße".encode("latin-1"))),
         ["test_2016_flickr.de.gz: line 10 is not valid UTF-8"],
     ),
-    "empty line": (
+    # Row-level corruptions of the training files, one row each, in one new data version: the suite names every one.
+    "empty line, HTML debris, control characters, over-long line": (
         "multi30k",
-        lambda c: corrupt_gz(c / "multi30k" / "train.en.gz", lambda lines: set_line(lines, 4, b"   ")),
-        ["[train] data/interim/translation/train.jsonl: expect_column_value_lengths_to_be_between on column 'source'", "train-5: source=''"],
+        lambda c: [
+            corrupt_gz(c / "multi30k" / "train.en.gz",
+                       lambda lines: set_line(set_line(set_line(lines, 4, b"   "), 8, b"A man <b>rides</b> a bike &amp; waves."), 2, b" ".join([b"word"] * 120))),
+            corrupt_gz(c / "multi30k" / "train.de.gz", lambda lines: set_line(lines, 6, "Ein Mann f\u00e4hrt\x07 Rad.".encode())),
+        ],
+        ["[train] data/interim/translation/train.jsonl: expect_column_value_lengths_to_be_between on column 'source'", "train-5: source=''",
+         "[train] data/interim/translation/train.jsonl: expect_column_values_to_not_match_regex on column 'source'", "train-9:",
+         "[train] data/interim/translation/train.jsonl: expect_column_values_to_not_match_regex on column 'target'", "train-7:",
+         "[train] data/interim/translation/train.jsonl: expect_column_values_to_be_between on column 'source_tokens'", "train-3:"],
     ),
     "test sentence copied into train": (
         "multi30k",
@@ -121,16 +129,6 @@ CASES = {
             for lang in ("en", "de")
         ],
         ["[test] data/interim/translation/test.jsonl: expect_column_values_to_be_in_set on column 'found_in_train'", "test-3:"],
-    ),
-    "HTML debris": (
-        "multi30k",
-        lambda c: corrupt_gz(c / "multi30k" / "train.en.gz", lambda lines: set_line(lines, 4, b"A man <b>rides</b> a bike &amp; waves.")),
-        ["[train] data/interim/translation/train.jsonl: expect_column_values_to_not_match_regex on column 'source'", "train-5:"],
-    ),
-    "control characters": (
-        "multi30k",
-        lambda c: corrupt_gz(c / "multi30k" / "train.de.gz", lambda lines: set_line(lines, 6, "Ein Mann f\u00e4hrt\x07 Rad.".encode())),
-        ["[train] data/interim/translation/train.jsonl: expect_column_values_to_not_match_regex on column 'target'", "train-7:"],
     ),
     "swapped languages": (
         "multi30k",
@@ -142,11 +140,6 @@ CASES = {
         "multi30k",
         lambda c: [corrupt_gz(c / "multi30k" / f"train.{lang}.gz", lambda lines: lines[:1] * 100 + lines[100:]) for lang in ("en", "de")],
         ["[train] data/interim/translation/train.jsonl: expect_column_values_to_be_unique on column 'example'"],
-    ),
-    "over-long line": (
-        "multi30k",
-        lambda c: corrupt_gz(c / "multi30k" / "train.en.gz", lambda lines: set_line(lines, 2, b" ".join([b"word"] * 120))),
-        ["[train] data/interim/translation/train.jsonl: expect_column_values_to_be_between on column 'source_tokens'", "train-3:"],
     ),
     "shrunken corpus": (
         "dailydialog",

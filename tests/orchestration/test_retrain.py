@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import copy_workspace, read_gz_lines, write_gz_lines
+from helpers import PROJECT_ROOT, copy_workspace, read_gz_lines, write_gz_lines
 
 pytestmark = pytest.mark.integration
-PARAMETERS = {"tasks": ["translation"], "families": ["mle", "gan"], "profile": "tiny"}
+PARAMETERS = {"tasks": ["translation"], "families": ["mle"], "profile": "tiny"}
 DEPLOYMENT = "retrain/scheduled-retrain"
 
 
@@ -94,6 +94,17 @@ def prefect_server(tmp_path_factory):
         server.wait(timeout=30)
 
 
+def test_the_plan_takes_the_chosen_models_stages_in_dag_order_with_the_mle_they_warm_start_from():
+    retrain = load_flow(PROJECT_ROOT)
+    stages, upstream = retrain.plan(["translation"], ["gan"], project=PROJECT_ROOT)
+    chain = ["ingest@translation", "validate@translation", "tokenize@translation", "train-mle@translation", "train-gan@translation",
+             "evaluate@translation-gan", "register@translation-gan"]
+    assert set(stages) == {*chain, "report"}
+    assert [stage for stage in stages if stage in chain] == chain  # each after what it depends on
+    assert "train-mle@translation" in upstream["register@translation-gan"]
+    assert not any("dialogue" in stage or "vae" in stage for stage in stages)
+
+
 def test_served_deployment_retrains_registers_reports_and_then_does_nothing(workspace, prefect_server):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -124,13 +135,13 @@ def test_served_deployment_retrains_registers_reports_and_then_does_nothing(work
                 first = run_deployment(DEPLOYMENT, parameters=PARAMETERS, timeout=900)
                 assert first.state.is_completed(), f"{first.state.message}\n{log.read_text()[-3000:]}"
                 registry = registry_state(repo)
-                assert registry["translation-mle"]["versions"] == 1 and registry["translation-gan"]["versions"] == 1
-                cloud = subprocess.run([sys.executable, "-m", "dvc", "status", "--cloud", "train-gan@translation"], cwd=repo,
+                assert registry["translation-mle"]["versions"] == 1
+                cloud = subprocess.run([sys.executable, "-m", "dvc", "status", "--cloud", "register@translation-mle"], cwd=repo,
                                        capture_output=True, text=True).stdout
                 assert "Cache and remote 'storage' are in sync" in cloud, cloud  # the flow pushed what it built
                 artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["retrain-report"])))
                 assert artifacts and "| train-mle@translation | ran |" in artifacts[-1].data
-                assert "translation-gan" in artifacts[-1].data and "promotion" in artifacts[-1].data
+                assert "translation-mle" in artifacts[-1].data and "promotion" in artifacts[-1].data
 
                 started = time.monotonic()
                 second = run_deployment(DEPLOYMENT, parameters=PARAMETERS, timeout=300)

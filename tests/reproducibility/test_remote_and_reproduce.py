@@ -108,9 +108,26 @@ def origin(tmp_path_factory, built_repo):
         params["registry"][task]["floor"] = 0.0
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     trained_at = commit(repo, "slices of the corpora, tiny profile")
+    consumer = start_consumer_virtualenv(root.parent / "consumer")  # installs meanwhile (it waits on unpacking, not on the CPU)
     output = make_run(repo, *TARGETS)
     first_run = commit(repo, "first run")
-    return {"root": root, "repo": repo, "remote": root / "seqgen-dvc-remote", "trained_at": trained_at, "first_run": first_run, "output": output}
+    yield {"root": root, "repo": repo, "remote": root / "seqgen-dvc-remote", "trained_at": trained_at, "first_run": first_run, "output": output,
+           "consumer": consumer}
+    if consumer[0].poll() is None:  # a test failed before the consumer's
+        consumer[0].kill()
+        consumer[0].wait()
+
+
+def start_consumer_virtualenv(venv: Path) -> tuple[subprocess.Popen, list[str]]:
+    """A fresh virtualenv getting exactly what a registered model's requirements.txt will name (the test checks that it
+    does), started in the background: (the install, the requirements)."""
+    from seqgen.registry.register import model_requirements
+
+    requirements = model_requirements()
+    pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-compile", *requirements]
+    script = f"{sys.executable} -m venv {venv} && " + " ".join(pip)
+    log = venv.parent / "consumer-install.log"
+    return subprocess.Popen(["bash", "-c", script], stdout=log.open("w"), stderr=subprocess.STDOUT), requirements
 
 
 def test_make_run_pushes_the_imports_every_output_and_the_run_cache(origin):
@@ -370,12 +387,10 @@ def test_a_consumer_with_only_the_models_requirements_loads_the_champion_and_tra
     champion = origin["champion"]  # downloaded from A's registry by the test above
     requirements = (champion / "requirements.txt").read_text().split()
     assert not any(r.startswith("seqgen") for r in requirements), requirements  # the code travels with the model
-    venv = tmp_path / "consumer"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-compile", *requirements],
-                             capture_output=True, text=True, timeout=900)
-    assert install.returncode == 0, install.stderr[-3000:]
-
+    install, installed = origin["consumer"]
+    assert requirements == installed  # what the origin fixture's virtualenv got
+    venv = origin["root"].parent / "consumer"
+    assert install.wait(timeout=900) == 0, (venv.parent / "consumer-install.log").read_text()[-3000:]
     program = ("import json, sys, mlflow; model = mlflow.pyfunc.load_model(sys.argv[1]); "
                f"print(json.dumps(list(model.predict([{SENTENCE!r}]))))")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "MLFLOW"))}
