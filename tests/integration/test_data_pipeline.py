@@ -122,24 +122,20 @@ CASES = {
          "[train] data/interim/translation/train.jsonl: expect_column_values_to_not_match_regex on column 'target'", "train-7:",
          "[train] data/interim/translation/train.jsonl: expect_column_values_to_be_between on column 'source_tokens'", "train-3:"],
     ),
-    "test sentence copied into train": (
+    # Corruptions of the corpus as a whole, in one new data version: a test sentence copied into train, one training
+    # pair repeated 100 times, the validation files' languages swapped. The suite names each.
+    "test sentence copied into train, massive duplication, swapped languages": (
         "multi30k",
         lambda c: [
-            corrupt_gz(c / "multi30k" / f"train.{lang}.gz", lambda lines, lang=lang: lines + [read_gz_lines(c / "multi30k" / f"test_2016_flickr.{lang}.gz")[2]])
-            for lang in ("en", "de")
+            *[corrupt_gz(c / "multi30k" / f"train.{lang}.gz",
+                         lambda lines, lang=lang: lines[:1] * 100 + lines[100:] + [read_gz_lines(c / "multi30k" / f"test_2016_flickr.{lang}.gz")[2]])
+              for lang in ("en", "de")],
+            (c / "multi30k" / "val.en.gz").rename(c / "multi30k" / "tmp.gz"), (c / "multi30k" / "val.de.gz").rename(c / "multi30k" / "val.en.gz"),
+            (c / "multi30k" / "tmp.gz").rename(c / "multi30k" / "val.de.gz"),
         ],
-        ["[test] data/interim/translation/test.jsonl: expect_column_values_to_be_in_set on column 'found_in_train'", "test-3:"],
-    ),
-    "swapped languages": (
-        "multi30k",
-        lambda c: [(c / "multi30k" / "val.en.gz").rename(c / "multi30k" / "tmp.gz"), (c / "multi30k" / "val.de.gz").rename(c / "multi30k" / "val.en.gz"),
-                   (c / "multi30k" / "tmp.gz").rename(c / "multi30k" / "val.de.gz")],
-        ["[valid] data/interim/translation/valid.jsonl: expect_column_values_to_be_in_set on column 'looks_swapped'"],
-    ),
-    "massive duplication": (
-        "multi30k",
-        lambda c: [corrupt_gz(c / "multi30k" / f"train.{lang}.gz", lambda lines: lines[:1] * 100 + lines[100:]) for lang in ("en", "de")],
-        ["[train] data/interim/translation/train.jsonl: expect_column_values_to_be_unique on column 'example'"],
+        ["[test] data/interim/translation/test.jsonl: expect_column_values_to_be_in_set on column 'found_in_train'", "test-3:",
+         "[train] data/interim/translation/train.jsonl: expect_column_values_to_be_unique on column 'example'",
+         "[valid] data/interim/translation/valid.jsonl: expect_column_values_to_be_in_set on column 'looks_swapped'"],
     ),
     "shrunken corpus": (
         "dailydialog",

@@ -1,5 +1,5 @@
 """A training stage killed with SIGKILL and run again by `dvc repro` ends with the weights of an
-uninterrupted run, bit for bit; and `dvc repro -f` of a train stage twice gives identical model files.
+uninterrupted run, bit for bit.
 
 In a temporary copy of the project on slices of the real corpora, with the tiny profile made a little
 longer so the kills land at three different checkpoints.
@@ -60,18 +60,11 @@ def fresh_copy(workspace: Path, dest: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(workspace, tmp_path_factory) -> dict[str, str]:
-    """The model files of an uninterrupted `dvc repro`, and of a forced second training in the same repo."""
+    """The model files of an uninterrupted `dvc repro`. (That a forced retraining from scratch gives the same files is
+    tests/reproducibility's `seqgen reproduce`, a `dvc repro --force --no-run-cache` in a fresh worktree.)"""
     repo = fresh_copy(workspace, tmp_path_factory.mktemp("reference") / "ws")
     sh("dvc", "repro", STAGE, cwd=repo)
-    first = {p.name: md5(p) for p in (repo / "models" / "translation-mle").iterdir() if p.name != "training.json"}
-    again = sh("dvc", "repro", "-f", "--no-run-cache", "--single-item", STAGE, cwd=repo)
-    assert f"Running stage '{STAGE}'" in again.stdout  # really trained again, not restored from DVC's caches
-    second = {p.name: md5(p) for p in (repo / "models" / "translation-mle").iterdir() if p.name != "training.json"}
-    return {"first": first, "second": second}
-
-
-def test_dvc_repro_f_twice_gives_identical_model_files(reference):
-    assert reference["first"] == reference["second"] and "model.pt" in reference["first"]
+    return {"first": {p.name: md5(p) for p in (repo / "models" / "translation-mle").iterdir() if p.name != "training.json"}}
 
 
 @pytest.mark.parametrize("kill_after", [40, 120, 200])
