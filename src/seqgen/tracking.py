@@ -105,9 +105,12 @@ def train_lineage(task: str, family: str, root: Path = Path(".")) -> tuple[dict[
     """(the dvc.lock entry of the stage that trained models/<task>-<family>, "") when that entry describes the model
     folder as it is; else (None, why not). The entry names the code, data and params that trained the model, each
     with its md5: what `seqgen reproduce` rebuilds the model from."""
+    from ruamel.yaml import YAML
+
     name, stage = f"{task}-{family}", train_stage(task, family)
     lock = root / "dvc.lock"
-    entry = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {}).get(stage) if lock.is_file() else None
+    # Read as DVC writes it, YAML 1.2: PyYAML (1.1) would read a param DVC wrote as `3e-05` as a string.
+    entry = (YAML(typ="safe").load(lock.read_text(encoding="utf-8")) or {}).get("stages", {}).get(stage) if lock.is_file() else None
     if not entry:
         return None, f"dvc.lock has no {stage} entry (the model was not trained by `dvc repro`)"
     recorded = next((out.get("md5") for out in entry.get("outs", []) if out.get("path") == f"models/{name}"), None)

@@ -62,3 +62,27 @@ def test_train_and_evaluate_runs_carry_curves_metrics_and_lineage(tmp_path, monk
         assert run.data.tags["profile"] == "custom" and "git_commit" in run.data.tags and run.data.tags["git_dirty"] in ("true", "false")
     with open(curves) as handle:
         assert len(list(csv.DictReader(handle, delimiter="\t"))) == 3
+
+
+def test_lineage_is_the_train_stages_lock_entry_read_as_dvc_writes_it(tmp_path):
+    """dvc.lock is YAML 1.2 (DVC writes a learning rate of 0.00003 as `3e-05`, which YAML 1.1 reads as a string); the
+    entry counts as lineage only when it describes the model folder as it is."""
+    from seqgen.tracking import dvc_md5, train_lineage
+
+    model = tmp_path / "models" / "translation-gan"
+    model.mkdir(parents=True)
+    (model / "model.pt").write_bytes(b"weights")
+    lock = {"schema": "2.0", "stages": {"train-gan@translation": {
+        "cmd": "python -m seqgen.stages.train translation gan",
+        "params": {"params.yaml": {"train.translation.gan": {"trainer": {"lr": 3e-05}}}},
+        "outs": [{"path": "models/translation-gan", "md5": dvc_md5(model), "hash": "md5"}]}}}
+    from ruamel.yaml import YAML
+
+    with open(tmp_path / "dvc.lock", "w") as handle:
+        YAML(typ="safe").dump(lock, handle)  # as DVC dumps it
+    assert "3e-05" in (tmp_path / "dvc.lock").read_text()
+    entry, why = train_lineage("translation", "gan", tmp_path)
+    assert why == "" and entry["params"]["params.yaml"]["train.translation.gan"]["trainer"]["lr"] == 3e-05
+    (model / "model.pt").write_bytes(b"other weights")  # trained outside dvc repro: the entry no longer describes it
+    entry, why = train_lineage("translation", "gan", tmp_path)
+    assert entry is None and "trained outside `dvc repro`" in why

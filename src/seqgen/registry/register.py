@@ -6,7 +6,8 @@ became champion records the one it replaced (`gate.previous_champion`), which is
 rollbacks tag both versions (`rollback.*`). Each decision is also appended to reports/promotion/audit.jsonl.
 
 Registration is idempotent: a version carries the md5 of its model files (`model_md5`), and registering
-the same files again reuses that version, so a retry after a crash never duplicates a model. The gate
+the same files again reuses that version, so a retry after a crash never duplicates a model (its metrics and,
+where dvc.lock describes the files, its lineage are refreshed: the latest commit that gives these bytes). The gate
 runs under a file lock in the project, so concurrent register runs on this machine give exactly one
 champion (with a shared tracking server, run registrations from one place: the retrain flow).
 """
@@ -131,11 +132,14 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
 
     md5 = model_md5(model_dir)
     existing = find_version(name, md5)
-    if existing is not None:  # the same files: refresh the metrics (e.g. after a change in decoding), keep the version
+    lineage, missing = train_lineage(task, name.split("-", 1)[1], root)
+    if existing is not None:  # the same files: refresh the metrics (e.g. after a change in decoding) and lineage, keep the version
         for key, value in numeric_metrics(metrics).items():
             _client().set_model_version_tag(name, existing.version, f"{METRIC_TAG}{key}", repr(value))
+        if lineage:  # these very files come again from this commit's lineage: record that one (commit, data and lock entry agree)
+            for key, value in {**lineage_tags(task, params, root), LINEAGE_TAG: json.dumps(lineage, sort_keys=True)}.items():
+                _client().set_model_version_tag(name, existing.version, key, value)
         return _client().get_model_version(name, existing.version)
-    lineage, missing = train_lineage(task, name.split("-", 1)[1], root)
     tags = {**lineage_tags(task, params, root), "model_md5": md5, "test_data_version": test_data_version(interim),
             **{f"{METRIC_TAG}{k}": repr(v) for k, v in numeric_metrics(metrics).items()},
             # What `seqgen reproduce` rebuilds the model from: the train stage's dvc.lock entry (code, data and params
