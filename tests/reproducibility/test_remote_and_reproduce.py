@@ -205,6 +205,9 @@ def test_reproduce_rebuilds_version_1_bit_identically_from_the_old_data_version(
     assert first.tags["dvc_md5:data/raw/multi30k"] == old_version != second.tags["dvc_md5:data/raw/multi30k"]
     assert first.tags["git_commit"] == origin["trained_at"] and first.tags["model_md5"] != second.tags["model_md5"]
 
+    with (repo / "README.md").open("a") as readme:  # a dirty workspace: reproduce works beside it and leaves it so
+        readme.write("\nA local note, not committed.\n")
+    (repo / "scratch-notes.txt").write_text("untracked\n")
     workspace = {"status": sh("git", "status", "--porcelain", cwd=repo).stdout, "model": md5(repo / "models/translation-mle/model.pt"),
                  "worktrees": sh("git", "worktree", "list", cwd=repo).stdout, "remote": remote_files(origin["remote"])}
     result = cli(repo, "reproduce", "translation-mle/1")
@@ -217,6 +220,9 @@ def test_reproduce_rebuilds_version_1_bit_identically_from_the_old_data_version(
             "worktrees": sh("git", "worktree", "list", cwd=repo).stdout, "remote": remote_files(origin["remote"])} == workspace
     scratch = next(word for word in result.stderr.split() if "seqgen-reproduce-" in word).rstrip(";")
     assert not Path(scratch).exists()
+    assert " M README.md" in workspace["status"] and "scratch-notes.txt" in workspace["status"]
+    sh("git", "checkout", "README.md", cwd=repo)
+    (repo / "scratch-notes.txt").unlink()
 
     clone = root / "clone"  # the old version stays reachable: `git checkout <old commit> && dvc pull`
     sh("git", "pull", "-q", cwd=clone)
