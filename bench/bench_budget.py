@@ -37,13 +37,13 @@ def main() -> None:
     args = parser.parse_args()
     header(" ".join(["python bench/bench_budget.py", *sys.argv[1:]]))
 
-    from seqgen.config import load_params, section
+    from seqgen.config import load_params, section, task_section, task_spec
     from seqgen.evaluation.evaluate import evaluate
     from seqgen.models.store import load_model_dir
     from seqgen.stages.train import train
 
     params = load_params(PROJECT_ROOT / "params.yaml")
-    trainer = section(params, f"train.{TASK}.{FAMILY}.trainer")
+    trainer = task_section(params, TASK, f"train.{FAMILY}.trainer")
     trainer.update(steps=args.steps, warmup=args.warmup, eval_every=args.eval_every, select_best_by="last")
     root = data_root(OUT, TASK)
     print(f"model: {section(params, f'model.{TASK}')}")
@@ -60,7 +60,7 @@ def main() -> None:
     cfg = evaluate_config(params, TASK)
     started = time.monotonic()
     metrics, _ = evaluate(load_model_dir(root / "models" / f"{TASK}-{FAMILY}"), root / "data" / "interim" / TASK,
-                          root / "data" / "processed" / TASK, cfg)
+                          root / "data" / "processed" / TASK, cfg, test_sets=task_spec(params, TASK).test_sets)
     print(f"evaluation ({time.monotonic() - started:.0f} s, beam {cfg.beam}, length penalty {cfg.length_penalty}):")
     for name in ("test_2016_flickr", "test_2017_flickr"):
         entry = metrics[name]

@@ -29,7 +29,7 @@ def main() -> None:
     header(" ".join(["python bench/bench_decode.py", *sys.argv[1:]]))
     torch.set_num_threads(args.threads)
 
-    from seqgen.config import from_mapping, load_params, section
+    from seqgen.config import from_mapping, load_params, task_section
     from seqgen.data.tokenization import Tokenizer
     from seqgen.evaluation.evaluate import EvaluateConfig, decode, encode_sources
     from seqgen.evaluation.metrics import corpus_bleu
@@ -37,7 +37,7 @@ def main() -> None:
     from seqgen.models.store import load_model_dir
 
     loaded = load_model_dir(Path(args.model))
-    cfg = from_mapping(EvaluateConfig, section(load_params(), "evaluate.translation"), "evaluate.translation")
+    cfg = from_mapping(EvaluateConfig, task_section(load_params(), "translation", "evaluate"), "tasks.translation.evaluate")
     tokenizer = Tokenizer(loaded.tokenizer_path)
     examples = read_jsonl(Path("data/interim/translation/test.jsonl"))
     sources = encode_sources("translation", tokenizer, examples, loaded.seq2seq.cfg.max_len)

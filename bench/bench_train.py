@@ -66,7 +66,7 @@ def main() -> None:
     from seqgen.training.trainer import Trainer
 
     params = load_params()
-    trainer_params = params["train"][args.task]["mle"]["trainer"]
+    trainer_params = params["tasks"][args.task]["train"]["mle"]["trainer"]
     trainer_params.update(steps=10**6, eval_every=10**9)  # the schedule is irrelevant here; no validation
     if args.batch_tokens:
         trainer_params["batch_tokens"] = args.batch_tokens

@@ -66,7 +66,7 @@ def main() -> None:
 
     params = params_with_profile(args.profile)
     cfg = evaluate_config(params, TASK)
-    moses = MosesTokenizer(lang=params["data"][TASK]["target_lang"])
+    moses = MosesTokenizer(lang=params["tasks"][TASK]["data"]["target_lang"])
     loaded = load_model_dir(args.model)
     loaded.model.eval()
     tokenizer = Tokenizer(loaded.tokenizer_path)

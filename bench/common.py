@@ -94,11 +94,11 @@ def evaluate_config(params: dict, task: str):
     set them: what every benchmark that decodes like the evaluate stage starts from."""
     import torch
 
-    from seqgen.config import from_mapping, section
+    from seqgen.config import from_mapping, section, task_section
     from seqgen.evaluation.evaluate import EvaluateConfig
 
     torch.set_num_threads(section(params, "train.run.threads"))
-    return from_mapping(EvaluateConfig, section(params, f"evaluate.{task}"), f"evaluate.{task}")
+    return from_mapping(EvaluateConfig, task_section(params, task, "evaluate"), f"tasks.{task}.evaluate")
 
 
 def parse_variant(text: str) -> dict[str, str]:

@@ -55,7 +55,7 @@ def main() -> None:
 
     import torch
 
-    from seqgen.config import section
+    from seqgen.config import task_section
     from seqgen.data.tokenization import Tokenizer, load_encoded
     from seqgen.evaluation.evaluate import decode, encode_sources
     from seqgen.evaluation.metrics import corpus_bleu, distinct_n, multi_sample_bleu, pairwise_bleu
@@ -104,12 +104,12 @@ def main() -> None:
     row("mle warm start (token sampling)", measure(load_model_dir(mle)))
     for i, overrides in enumerate(args.variant):
         run_params = params_with_profile(args.profile)  # a fresh copy per variant
-        trainer = section(run_params, f"train.{task}.{family}.trainer")
+        trainer = task_section(run_params, task, f"train.{family}.trainer")
         for key, value in overrides.items():
-            target = trainer if key.startswith("trainer.") else section(run_params, f"train.{task}.{family}.{family}")
+            target = trainer if key.startswith("trainer.") else task_section(run_params, task, f"train.{family}.{family}")
             name = key.removeprefix("trainer.")
             if name not in target:
-                sys.exit(f"--variant: unknown key {key!r}; train.{task}.{family}.{family} has {sorted(section(run_params, f'train.{task}.{family}.{family}'))}, "
+                sys.exit(f"--variant: unknown key {key!r}; tasks.{task}.train.{family}.{family} has {sorted(task_section(run_params, task, f'train.{family}.{family}'))}, "
                          f"its trainer {sorted(trainer)}")
             target[name] = type(target[name])(value)
         trainer.update(steps=args.steps)

@@ -32,11 +32,18 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 PROJECT = Path(__file__).resolve().parents[1]
-TASKS = ("translation", "dialogue")
 FAMILIES = ("mle", "vae", "gan")
-RAW_IMPORTS = {"translation": "data/raw/multi30k.dvc", "dialogue": "data/raw/dailydialog.dvc"}
 DATA_STAGES = ("ingest", "validate")  # a failure here is the data's fault: never retried
 DEPLOYMENT = "scheduled-retrain"
+
+
+def declared_tasks(project: Path = PROJECT) -> dict[str, Any]:
+    """{task name: its TaskSpec}, as the project's params.yaml declares them."""
+    from seqgen.config import load_params, task_names, task_spec
+
+    path = project / "params.yaml"
+    params = load_params(path)
+    return {name: task_spec(params, name, path) for name in task_names(params, path)}
 
 
 class DataRejected(Exception):
@@ -101,7 +108,8 @@ def plan(tasks: list[str], families: list[str], project: Path = PROJECT) -> tupl
 def update_data(tasks: list[str], project: Path = PROJECT) -> str:
     """`dvc update` of the imports: pulls a new data version if the source changed."""
     logger = get_run_logger()
-    result = dvc("update", *[RAW_IMPORTS[t] for t in tasks], project=project)
+    specs = declared_tasks(project)
+    result = dvc("update", *[f"{specs[t].corpus.path}.dvc" for t in tasks], project=project)
     logger.info(result.stdout.strip() or "imports unchanged")
     if result.returncode != 0:
         raise DataRejected(f"dvc update failed:\n{result.stdout[-4000:]}")
@@ -147,17 +155,19 @@ def stale_stages(project: Path = PROJECT) -> set[str]:
 
 def report_markdown(tasks: list[str], families: list[str], outcomes: dict[str, str], project: Path = PROJECT) -> str:
     """The run's artifact: what ran, the metrics of every chosen model and each promotion decision."""
-    keys = {"translation": ("bleu", "chrf", "ppl"), "dialogue": ("bleu", "bleu_f1", "distinct_2", "ppl")}
+    keys_of_kind = {"translation": ("bleu", "chrf", "ppl"), "dialogue": ("bleu", "bleu_f1", "distinct_2", "ppl")}
+    specs = declared_tasks(project)
     lines = ["# seqgen retrain", "", "| stage | outcome |", "|---|---|"]
     lines += [f"| {stage} | {outcome} |" for stage, outcome in outcomes.items()]
     for task_name in tasks:
-        lines += ["", f"## {task_name}", "", "| model | " + " | ".join(keys[task_name]) + " | promotion |", "|---" * (len(keys[task_name]) + 2) + "|"]
+        keys = keys_of_kind[specs[task_name].kind]
+        lines += ["", f"## {task_name}", "", "| model | " + " | ".join(keys) + " | promotion |", "|---" * (len(keys) + 2) + "|"]
         for family in families:
             name = f"{task_name}-{family}"
             metrics_file, decision_file = project / "metrics" / f"{name}.json", project / "reports" / "promotion" / f"{name}.json"
             metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
             decision = json.loads(decision_file.read_text()) if decision_file.is_file() else {}
-            figures = " | ".join(f"{metrics[k]:.4g}" if isinstance(metrics.get(k), (int, float)) else "-" for k in keys[task_name])
+            figures = " | ".join(f"{metrics[k]:.4g}" if isinstance(metrics.get(k), (int, float)) else "-" for k in keys)
             verdict = f"v{decision.get('version')}: {decision.get('reason', '-')} (champion v{decision.get('champion_after')})" if decision else "-"
             if outcomes.get(f"register@{name}") == "up to date":
                 verdict += " (unchanged since the last run)"
@@ -174,12 +184,15 @@ def set_profile(profile: str, project: Path = PROJECT) -> None:
 
 
 @flow(name="retrain", log_prints=True)
-def retrain(tasks: list[str] = list(TASKS), families: list[str] = list(FAMILIES), profile: str | None = None,
+def retrain(tasks: list[str] | None = None, families: list[str] = list(FAMILIES), profile: str | None = None,
             update: bool = True, push: bool = True) -> dict[str, Any]:
-    """Bring in new data, rebuild what is stale for the chosen tasks x families, gate, report and push."""
-    bad = [t for t in tasks if t not in TASKS] + [f for f in families if f not in FAMILIES]
+    """Bring in new data, rebuild what is stale for the chosen tasks (default: every declared one) x families, gate,
+    report and push."""
+    declared = list(declared_tasks())
+    tasks = declared if tasks is None else tasks
+    bad = [t for t in tasks if t not in declared] + [f for f in families if f not in FAMILIES]
     if bad:
-        raise ValueError(f"unknown task or family {bad}: tasks are {TASKS}, families {FAMILIES}")
+        raise ValueError(f"unknown task or family {bad}: params.yaml declares the tasks {declared}, the families are {FAMILIES}")
     if profile:
         set_profile(profile)
     if update:

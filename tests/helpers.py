@@ -19,6 +19,13 @@ DAILYDIALOG_ZIP = CORPORA / "dailydialog" / "original_zip"
 TAB_LINE = 7366  # the quote-wrapped line of train.de holding a TAB (see multi30k/SOURCE.md)
 
 
+def task_spec_of(task: str):
+    """The TaskSpec params.yaml declares for `task` (what ingest and the stages read)."""
+    from seqgen.config import load_params, task_spec
+
+    return task_spec(load_params(PROJECT_ROOT / "params.yaml"), task)
+
+
 def read_gz_lines(path: Path) -> list[bytes]:
     return gzip.decompress(path.read_bytes()).split(b"\n")[:-1]
 
@@ -87,10 +94,10 @@ def copy_tracked_files(dest: Path) -> None:
 
 def slice_params(repo: Path) -> None:
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["validate"]["translation"]["rows"] = {"train": [401, 401], "valid": [40, 40], "test": [40, 40], "test2017": [40, 40]}
-    params["validate"]["dialogue"]["rows"] = {"train": [900, 1300], "valid": [100, 200], "test": [100, 200]}
+    params["tasks"]["translation"]["validate"]["rows"] = {"train": [401, 401], "valid": [40, 40], "test": [40, 40], "test2017": [40, 40]}
+    params["tasks"]["dialogue"]["validate"]["rows"] = {"train": [900, 1300], "valid": [100, 200], "test": [100, 200]}
     for task in ("translation", "dialogue"):
-        params["tokenize"][task]["vocab_size"] = 600
+        params["tasks"][task]["tokenize"]["vocab_size"] = 600
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 

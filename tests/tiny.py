@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from helpers import PROJECT_ROOT
+from helpers import PROJECT_ROOT, task_spec_of
 from seqgen.config import load_params
 from seqgen.data.ingest import DialogueDataConfig, TranslationDataConfig, ingest
 from seqgen.data.tokenization import TokenizeConfig, Tokenizer, encode_split, save_encoded, train_sentencepiece, training_sentences
@@ -22,9 +22,9 @@ def make_workspace(root: Path, raw: Path, task: str, train_rows: int = 200) -> P
     """root/data/processed/<task>/{spm.model, train.npz, valid.npz} from the real slices."""
     interim = root / "data" / "interim" / task
     if task == "translation":
-        ingest(task, TranslationDataConfig("en", "de", False), raw / "multi30k", interim, root / "r.json")
+        ingest(task_spec_of(task), TranslationDataConfig("en", "de", False), raw / "multi30k", interim, root / "r.json")
     else:
-        ingest(task, DialogueDataConfig(2, True), raw / "dailydialog", interim, root / "r.json")
+        ingest(task_spec_of(task), DialogueDataConfig(2, True), raw / "dailydialog", interim, root / "r.json")
     out = root / "data" / "processed" / task
     train = read_jsonl(interim / "train.jsonl")[:train_rows]
     train_sentencepiece(training_sentences(task, train), out / "spm.model", TokenizeConfig(500, "unigram", 1.0, 1))
@@ -38,10 +38,10 @@ def make_workspace(root: Path, raw: Path, task: str, train_rows: int = 200) -> P
 
 def tiny_params(task: str = "translation", **trainer_overrides) -> dict:
     params = copy.deepcopy(load_params(PROJECT_ROOT / "params.yaml"))
-    params["model"][task] = dict(TINY_MODEL)
+    params["tasks"][task]["model"] = dict(TINY_MODEL)
     params["train"]["run"].update(threads=1, precision="fp32", checkpoint_every=20, log_every=10)
     for family in ("mle", "vae", "gan"):
-        spec = params["train"][task][family]
+        spec = params["tasks"][task]["train"][family]
         spec["trainer"] = dict(TINY_TRAINER, **trainer_overrides)
         if family == "gan":
             spec["trainer"].update(lr=0.0005, steps=20, select_best_by="valid_bleu", eval_every=10, eval_examples=40)

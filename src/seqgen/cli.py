@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from seqgen import __version__
-from seqgen.config import TASKS
 from seqgen.paths import project_file
 
 STAGES = {
@@ -26,10 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in STAGES.items():
         sub = commands.add_parser(name, help=help_text, description=help_text.capitalize() + ".")
-        sub.add_argument("task", choices=TASKS, help="which task's data to process")
+        sub.add_argument("task", help=f"which task's data to process: {declared_tasks()}")
         sub.add_argument("--params", default="params.yaml", type=project_file, help="params file (default: %(default)s)")
         if name == "ingest":
-            sub.add_argument("--raw-dir", help="folder with the raw corpus files (default: the DVC import for the task)")
+            sub.add_argument("--raw-dir", help="folder with the raw corpus files (default: tasks.<task>.corpus.path, the DVC import)")
     profile = commands.add_parser("profile", help="show or switch the profile whose values params.yaml holds (default, full, tiny)",
                                   description="Without NAME: say which profile the values in params.yaml match. With NAME: write "
                                   "that profile's column of the `profiles` table into params.yaml (comments kept), so that "
@@ -43,12 +43,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def declared_tasks(path: str = "params.yaml") -> str:
+    """The task names params.yaml declares, for --help (what to do where there is no readable params file)."""
+    from seqgen.config import load_params, task_names
+    from seqgen.errors import ConfigError
+
+    try:
+        return f"{', '.join(task_names(load_params(Path(path))))} (the names under `tasks:` in {path})"
+    except ConfigError:
+        return f"a name under `tasks:` in {path} (run from the project root)"
+
+
 def add_orchestration_commands(commands) -> None:
     retrain = commands.add_parser("retrain", help="run the Prefect retrain flow once, here (no server to start)",
                                   description="dvc update of the data imports, the stale DVC stages of the chosen models in "
                                   "DAG order, the promotion gate, a report artifact, and `dvc push --run-cache` (pipelines/retrain.py). Without "
                                   "PREFECT_API_URL a temporary Prefect server starts and stops by itself.")
-    retrain.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS), help="tasks to rebuild (default: both)")
+    retrain.add_argument("--tasks", nargs="+", help=f"tasks to rebuild (default: all; {declared_tasks()})")
     retrain.add_argument("--families", nargs="+", choices=("mle", "vae", "gan"), default=["mle", "vae", "gan"], help="model families (default: all)")
     retrain.add_argument("--profile", help="profile to write into params.yaml first, as `seqgen profile` does (default: keep)")
     retrain.add_argument("--no-update", action="store_true", help="skip `dvc update` of the data imports")
@@ -86,13 +97,13 @@ def add_reproduce_command(commands) -> None:
         description="From the version's lineage alone (git commit, data md5s, the train stage's params): a scratch git worktree "
         "at that commit, that data version from the DVC remote, the train stage retrained from scratch; then the rebuilt "
         "model's md5 against the registered one (equal on the same machine kind) and, where they differ, its metrics "
-        "within reproduce.tolerance of params.yaml. The outcome is tagged on the version (reproduce.*). The workspace "
+        "within tasks.<task>.reproduce.tolerance of params.yaml. The outcome is tagged on the version (reproduce.*). The workspace "
         "is not touched; the worktree and its caches are removed. Exit 0: reproduced; 4: rebuilt but not reproduced; "
         "1: it could not be rebuilt (the message says what is missing).",
         epilog="examples: seqgen reproduce translation-mle/1; seqgen reproduce dialogue-vae@champion")
     reproduce.add_argument("model", metavar="NAME[@ALIAS|/VERSION]", help="a registered version (NAME alone: its champion)")
     reproduce.add_argument("--keep", action="store_true", help="keep the scratch worktree and cache (their path is printed)")
-    reproduce.add_argument("--params", default="params.yaml", type=project_file, help="params file with reproduce.tolerance (default: %(default)s)")
+    reproduce.add_argument("--params", default="params.yaml", type=project_file, help="params file with tasks.<task>.reproduce.tolerance (default: %(default)s)")
 
 
 def add_model_commands(commands) -> None:
@@ -111,9 +122,6 @@ def add_model_commands(commands) -> None:
     chat.add_argument("--turns", type=int, default=3, help="context turns kept (default: %(default)s)")
 
 
-RAW_DIRS = {"translation": "data/raw/multi30k", "dialogue": "data/raw/dailydialog"}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in STAGES:
@@ -121,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
 
         stage = importlib.import_module(f"seqgen.stages.{args.command}")
         stage_argv = [args.task, "--params", str(args.params)]
-        if args.command == "ingest":
-            stage_argv += ["--raw-dir", args.raw_dir or RAW_DIRS[args.task]]
+        if args.command == "ingest" and args.raw_dir:
+            stage_argv += ["--raw-dir", args.raw_dir]
         return stage.main(stage_argv)
     from seqgen.errors import SeqgenError
 

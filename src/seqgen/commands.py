@@ -118,11 +118,12 @@ def chat_command(args, read: Callable[[str], str] = input) -> int:
 
 
 def check_model_name(name: str | None) -> None:
-    """Registered names are <task>-<family>: anything else is refused before it reaches a registry query."""
-    from seqgen.config import TASKS
+    """Registered names are <task>-<family> (the tasks params.yaml declares): anything else is refused before it
+    reaches a registry query."""
+    from seqgen.config import load_params, task_names
     from seqgen.stages.train import FAMILIES
 
-    valid = [f"{task}-{family}" for task in TASKS for family in FAMILIES]
+    valid = [f"{task}-{family}" for task in task_names(load_params()) for family in FAMILIES]
     if name is not None and name not in valid:
         raise SeqgenError(f"{name!r} is not a seqgen model name; one of: {', '.join(valid)}")
 
@@ -155,7 +156,7 @@ def registry_command(args) -> int:
 
 
 def promote_by_hand(name: str, version: str, force: bool, params_path: Path) -> int:
-    from seqgen.config import from_mapping, load_params, section
+    from seqgen.config import from_mapping, load_params, task_section
     from seqgen.registry.gate import GateConfig
     from seqgen.registry.register import gate, registry_lock, test_data_version
     from seqgen.stages.register import reevaluator
@@ -164,7 +165,7 @@ def promote_by_hand(name: str, version: str, force: bool, params_path: Path) -> 
         raise SeqgenError(f"version {version!r}: expected a version number")
     task = name.split("-", 1)[0]
     params = load_params(params_path)
-    cfg = from_mapping(GateConfig, section(params, f"registry.{task}"), f"registry.{task}")
+    cfg = from_mapping(GateConfig, task_section(params, task, "registry"), f"tasks.{task}.registry")
     root = Path(".")
     with registry_lock(root):
         result = gate(name, str(version), cfg, test_data_version(root / "data" / "interim" / task), reevaluator(task, params, root), root, force=force)
@@ -173,10 +174,12 @@ def promote_by_hand(name: str, version: str, force: bool, params_path: Path) -> 
 
 
 def reproduce_command(args) -> int:
-    from seqgen.config import load_params, section
+    from seqgen.config import load_params, task_names, task_section
     from seqgen.reproduce import NOT_REPRODUCED, reproduce
 
-    tolerance = section(load_params(Path(args.params)), "reproduce.tolerance", Path(args.params))
+    path = Path(args.params)
+    params = load_params(path)
+    tolerance = {task: task_section(params, task, "reproduce.tolerance", path) for task in task_names(params, path)}
     outcome = reproduce(args.model, Path("."), tolerance=tolerance, keep=args.keep)
     print(outcome.summary())
     return 0 if outcome.reproduced else NOT_REPRODUCED

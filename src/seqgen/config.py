@@ -9,24 +9,47 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+import json
+import re
 from pathlib import Path
 from typing import Any
-
-import json
 
 import yaml
 
 from seqgen.errors import ConfigError
 
-TASKS = ("translation", "dialogue")
 DEFAULT_PARAMS = Path("params.yaml")
+KINDS = ("translation", "dialogue")
+# The corpus formats each kind of task reads (seqgen.data.readers has one reader each).
+FORMATS = {"translation": ("multi30k", "tsv", "csv", "jsonl"), "dialogue": ("dailydialog", "jsonl")}
+REQUIRED_SPLITS = ("train", "valid")
+TASK_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML silently keeps the last: two tasks
+    with one name would quietly become one)."""
+
+
+def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} given twice in one mapping (first on line {seen[key] + 1})", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
 
 
 def load_params(path: Path = DEFAULT_PARAMS) -> dict[str, Any]:
     """The whole params file as a dict."""
     try:
         with open(path, encoding="utf-8") as handle:
-            params = yaml.safe_load(handle)
+            params = yaml.load(handle, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except FileNotFoundError:
         raise ConfigError(f"{path}: params file not found (run from the project root)") from None
     except yaml.YAMLError as err:
@@ -49,10 +72,84 @@ def section(params: dict[str, Any], dotted: str, path: Path = DEFAULT_PARAMS) ->
     return node
 
 
-def check_task(task: str) -> str:
-    if task not in TASKS:
-        raise ConfigError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+def task_names(params: dict[str, Any], path: Path = DEFAULT_PARAMS) -> list[str]:
+    """The declared tasks, in params.yaml's order."""
+    tasks = section(params, "tasks", path)
+    if not isinstance(tasks, dict) or not tasks:
+        raise ConfigError(f"{path}: tasks: expected a mapping of task name to its settings, got {tasks!r}")
+    for name in tasks:
+        if not isinstance(name, str) or not TASK_NAME.fullmatch(name):
+            raise ConfigError(f"{path}: tasks.{name}: a task name is lower-case letters, digits and '_' (it names folders, "
+                              "DVC stages and registry models `<task>-<family>`), starting with a letter")
+    return list(tasks)
+
+
+def check_task(params: dict[str, Any], task: str, path: Path = DEFAULT_PARAMS) -> str:
+    names = task_names(params, path)
+    if task not in names:
+        raise ConfigError(f"unknown task {task!r}; {path} declares: {', '.join(names)}")
     return task
+
+
+def task_section(params: dict[str, Any], task: str, key: str, path: Path = DEFAULT_PARAMS) -> Any:
+    """`tasks.<task>.<key>` (key may be dotted: `train.mle`), or a ConfigError naming the key."""
+    check_task(params, task, path)
+    return section(params, f"tasks.{task}.{key}", path)
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusConfig:
+    path: str  # the folder of raw files: a DVC import (`dvc import-url URL data/raw/NAME`)
+    format: str  # see FORMATS
+    splits: dict[str, str]  # our split name -> its file (multi30k: the stem before .<lang>[.gz]; dailydialog: the zip's stem)
+    columns: dict[str, str] | None = None  # tsv/csv: header names, jsonl: field names {source: ..., target: ...} (dialogue jsonl: {turns: ...})
+    cut_from_train: dict[str, float] | None = None  # {valid: 0.05, test: 0.05}: splits held out of train by a seeded shuffle
+    cut_seed: int = 1234  # the shuffle's seed (recorded in reports/ingest/<task>.json)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    kind: str
+    corpus: CorpusConfig
+    test_sets: dict[str, str]  # reported name -> split; the first is the headline (and the promotion gate's)
+
+    @property
+    def splits(self) -> list[str]:
+        return list(self.corpus.splits) + list(self.corpus.cut_from_train or {})
+
+
+def task_spec(params: dict[str, Any], task: str, path: Path = DEFAULT_PARAMS) -> TaskSpec:
+    """What a task is: its kind, its corpus and how to read it, its test sets; every inconsistency named by its key."""
+    where = f"tasks.{task}"
+    kind = task_section(params, task, "kind", path)
+    if kind not in KINDS:
+        raise ConfigError(f"{path}: {where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
+    corpus = from_mapping(CorpusConfig, task_section(params, task, "corpus", path), f"{where}.corpus")
+    if corpus.format not in FORMATS[kind]:
+        raise ConfigError(f"{path}: {where}.corpus.format: {corpus.format!r} is not a {kind} format ({', '.join(FORMATS[kind])})")
+    cut = corpus.cut_from_train or {}
+    if any(not 0 < share < 0.5 for share in cut.values()) or sum(cut.values()) >= 0.5:
+        raise ConfigError(f"{path}: {where}.corpus.cut_from_train: each share must be in (0, 0.5) and all together under 0.5, got {cut}")
+    both = sorted(set(cut) & set(corpus.splits))
+    if both:
+        raise ConfigError(f"{path}: {where}.corpus: split(s) {', '.join(both)} given as a file and as cut_from_train")
+    if "train" in cut:
+        raise ConfigError(f"{path}: {where}.corpus.cut_from_train: train is what the other splits are cut from")
+    spec = TaskSpec(task, kind, corpus, from_mapping_dict(task_section(params, task, "test_sets", path), f"{where}.test_sets"))
+    missing = [s for s in REQUIRED_SPLITS if s not in spec.splits]
+    if missing:
+        raise ConfigError(f"{path}: {where}.corpus.splits: no {' or '.join(missing)} split (give a file, or cut it from train with cut_from_train)")
+    if not spec.test_sets:
+        raise ConfigError(f"{path}: {where}.test_sets: name at least one test set (reported name: split)")
+    unknown = sorted(split for split in spec.test_sets.values() if split not in spec.splits)
+    if unknown:
+        raise ConfigError(f"{path}: {where}.test_sets: split(s) {', '.join(unknown)} are not among the corpus splits ({', '.join(spec.splits)})")
+    return spec
+
+
+def from_mapping_dict(value: Any, where: str) -> dict[str, str]:
+    return _coerce(dict[str, str], value, where)
 
 
 T = typing.TypeVar("T")

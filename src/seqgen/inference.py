@@ -89,7 +89,7 @@ class Generator:
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         max_len = self.loaded.seq2seq.cfg.max_len
-        if self.task == "dialogue":
+        if self.loaded.kind == "dialogue":
             ids = self.tokenizer.encode_context([split_turns(t) for t in texts])
         else:
             ids = self.tokenizer.encode(texts)

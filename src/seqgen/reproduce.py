@@ -12,7 +12,7 @@ From those alone this:
   4. retrains that one stage from scratch (`dvc repro --force --no-run-cache`, no checkpoints);
   5. compares the rebuilt model files' md5 with the registered one's (equal on the same machine kind); where they
      differ (another CPU: bf16 or not), evaluates the rebuilt model and compares its metrics with the registered
-     ones within `reproduce.tolerance` of params.yaml;
+     ones within `tasks.<task>.reproduce.tolerance` of params.yaml;
   6. tags the outcome on the version (`reproduce.*`: when, machine, md5 equal or metric deltas) and removes the
      worktree and its caches.
 """
@@ -307,7 +307,7 @@ def reproduce(spec: str, root: Path = Path("."), tolerance: dict[str, dict[str, 
 
 def compare_metrics(tree: Path, name: str, task: str, family: str, version, tolerance: dict[str, dict[str, float]] | None,
                     env: dict[str, str], out: TextIO, where: str, remote_url: str) -> dict[str, float]:
-    """The rebuilt model's metrics minus the registered ones, for each metric of reproduce.tolerance.<task>: the
+    """The rebuilt model's metrics minus the registered ones, for each metric of tasks.<task>.reproduce.tolerance: the
     evaluate stage at the commit, on the recorded test data, decoding as the registered version does."""
     import mlflow
 
@@ -316,7 +316,7 @@ def compare_metrics(tree: Path, name: str, task: str, family: str, version, tole
     limits = (tolerance or {}).get(task)
     if not limits:
         raise ReproduceError(f"the rebuilt {name} differs from version {version.version} in its bytes, and params.yaml has no "
-                             f"reproduce.tolerance.{task} to compare their metrics with")
+                             f"tasks.{task}.reproduce.tolerance to compare their metrics with")
     interim = f"data/interim/{task}"
     md5 = version.tags.get(f"dvc_md5:{interim}", "unknown")
     if md5 == "unknown":

@@ -12,12 +12,14 @@ import contextlib
 import os
 import subprocess
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import yaml
 
+if TYPE_CHECKING:
+    from seqgen.config import TaskSpec
+
 EXPERIMENT = "seqgen"
-RAW_DATA = {"translation": "data/raw/multi30k", "dialogue": "data/raw/dailydialog"}
 
 
 def project_root(start: Path = Path(".")) -> Path:
@@ -65,11 +67,11 @@ def git_state(root: Path = Path(".")) -> dict[str, Any]:
     return {"git_commit": git("rev-parse", "HEAD") or "unknown", "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
-def data_versions(task: str, root: Path = Path(".")) -> dict[str, str]:
-    """DVC md5 of every data folder the task's models depend on (raw import, interim, processed): the raw import's
+def data_versions(task: str, raw: str, root: Path = Path(".")) -> dict[str, str]:
+    """DVC md5 of every data folder the task's models depend on (raw import `raw`, interim, processed): the raw import's
     from its .dvc file, the others from the dvc.lock entry of the stage that writes them (a stage that merely reads
     a folder may hold an older md5 until it runs again); "unknown" where nothing records one."""
-    paths = [RAW_DATA[task], f"data/interim/{task}", f"data/processed/{task}"]
+    paths = [raw, f"data/interim/{task}", f"data/processed/{task}"]
     outs: dict[str, str] = {}
     read: dict[str, str] = {}
     lock = root / "dvc.lock"
@@ -77,9 +79,9 @@ def data_versions(task: str, root: Path = Path(".")) -> dict[str, str]:
         for stage in ((yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages") or {}).values():
             outs.update({entry["path"]: entry["md5"] for entry in stage.get("outs", []) if entry.get("path") in paths and "md5" in entry})
             read.update({entry["path"]: entry["md5"] for entry in stage.get("deps", []) if entry.get("path") in paths and "md5" in entry})
-    spec = root / f"{RAW_DATA[task]}.dvc"
+    spec = root / f"{raw}.dvc"
     if spec.is_file():
-        outs.update({RAW_DATA[task]: entry["md5"] for entry in (yaml.safe_load(spec.read_text(encoding="utf-8")) or {}).get("outs", []) if "md5" in entry})
+        outs.update({raw: entry["md5"] for entry in (yaml.safe_load(spec.read_text(encoding="utf-8")) or {}).get("outs", []) if "md5" in entry})
     return {path: outs.get(path, read.get(path, "unknown")) for path in paths}
 
 
@@ -122,11 +124,12 @@ def train_lineage(task: str, family: str, root: Path = Path(".")) -> tuple[dict[
 
 def lineage_tags(task: str, params: dict, root: Path = Path(".")) -> dict[str, str]:
     """Tags that make a run or model version reproducible: git commit and dirty flag, profile, data md5s."""
+    from seqgen.config import task_spec
     from seqgen.profiles import current
 
     git = git_state(root)
     tags = {"git_commit": git["git_commit"], "git_dirty": str(git["git_dirty"]).lower(), "profile": current(params), "task": task}
-    tags.update({f"dvc_md5:{path}": md5 for path, md5 in data_versions(task, root).items()})
+    tags.update({f"dvc_md5:{path}": md5 for path, md5 in data_versions(task, task_spec(params, task).corpus.path, root).items()})
     return tags
 
 
@@ -137,35 +140,34 @@ def _dataset(name: str, source: str, digest: str):
     return MetaDataset(LocalArtifactDatasetSource(source), name=name, digest=digest)
 
 
-def log_data_inputs(task: str, context: str, root: Path = Path(".")) -> None:
+def log_data_inputs(task: str, raw: str, context: str, root: Path = Path(".")) -> None:
     """The run's inputs in MLflow: every data folder the task's models depend on, its DVC md5 as the digest (what
     `dvc pull` or `git checkout <commit> && dvc pull` brings back)."""
     import mlflow
 
-    found = [(path, md5) for path, md5 in data_versions(task, root).items() if md5 != "unknown"]
+    found = [(path, md5) for path, md5 in data_versions(task, raw, root).items() if md5 != "unknown"]
     if found:
         mlflow.log_inputs(datasets=[_dataset(path, path, md5) for path, md5 in found], contexts=[context] * len(found),
                           tags_list=[{"dvc_md5": md5} for _, md5 in found])
 
 
-def metrics_by_dataset(task: str, metrics: dict[str, Any], root: Path = Path(".")) -> list[tuple[Any, dict[str, float]]]:
+def metrics_by_dataset(spec: "TaskSpec", metrics: dict[str, Any], root: Path = Path(".")) -> list[tuple[Any, dict[str, float]]]:
     """[(test set as an MLflow dataset, its numeric metrics)], so that each number names the data it was measured on:
     `test_2017_flickr.bleu` on test_2017_flickr; the headline keys (`bleu`, `ppl`, ...) on the first test set, which
     they are copies of. The digest is the md5 of the split's file in data/interim/<task>/."""
     import hashlib
 
-    from seqgen.evaluation.evaluate import TEST_SETS
-
-    corpus = Path(RAW_DATA[task]).name
+    task, test_sets = spec.name, spec.test_sets
+    corpus = Path(spec.corpus.path).name
     numbers = {k: float(v) for k, v in flatten(metrics).items()
                if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.startswith("decoding.")}  # settings, not measurements
     grouped = []
-    for position, (test_set, split) in enumerate(TEST_SETS[task].items()):
+    for position, (test_set, split) in enumerate(test_sets.items()):
         path = f"data/interim/{task}/{split}.jsonl"
         digest = hashlib.md5((root / path).read_bytes()).hexdigest() if (root / path).is_file() else "unknown"
         own = {k: v for k, v in numbers.items() if k.startswith(f"{test_set}.")}
         if position == 0:  # the headline keys are this test set's
-            own.update({k: v for k, v in numbers.items() if not any(k.startswith(f"{t}.") for t in TEST_SETS[task])})
+            own.update({k: v for k, v in numbers.items() if not any(k.startswith(f"{t}.") for t in test_sets)})
         grouped.append((_dataset(f"{corpus}/{test_set}", path, digest), own))
     return grouped
 
@@ -190,7 +192,9 @@ def stage_run(stage: str, task: str, params: dict, logged_params: dict | None = 
     configure(root)
     with mlflow.start_run(run_name=stage) as run:
         mlflow.set_tags({"seqgen.stage": stage, **lineage_tags(task, params, root)})
-        log_data_inputs(task, "training" if stage.startswith("train") else "evaluation", root)
+        from seqgen.config import task_spec
+
+        log_data_inputs(task, task_spec(params, task).corpus.path, "training" if stage.startswith("train") else "evaluation", root)
         if logged_params:
             flat = {k: str(v)[:6000] for k, v in flatten(logged_params).items()}
             items = list(flat.items())

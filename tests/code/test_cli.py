@@ -19,12 +19,12 @@ def test_help_lists_every_command(capsys):
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args([command, "--help"])
-    assert "{translation,dialogue}" in capsys.readouterr().out
+    assert "translation, dialogue (the names under `tasks:` in params.yaml)" in " ".join(capsys.readouterr().out.split())
 
 
 def test_stage_entry_points_reject_an_unknown_task():
     result = subprocess.run([sys.executable, "-m", "seqgen.stages.validate", "music"], capture_output=True, text=True)
-    assert result.returncode == 2 and "invalid choice: 'music'" in result.stderr
+    assert result.returncode == 1 and "unknown task 'music'; params.yaml declares: translation, dialogue" in result.stderr
 
 
 def test_stage_reports_a_missing_params_file_without_traceback(tmp_path):

@@ -34,9 +34,9 @@ def test_writing_a_profile_changes_only_its_values_and_writing_default_back_rest
     original = path.read_text()
     changes = profiles.write("full", path)
     written = load_params(path)
-    assert written["model"]["translation"]["encoder_layers"] == 6 and written["profile"] == "full"
-    assert written["model"]["dialogue"]["encoder_layers"] == 3  # a translation row leaves dialogue alone
-    assert profiles.current(written) == "full" and changes["model.translation.encoder_layers"] == (3, 6)
+    assert written["tasks"]["translation"]["model"]["encoder_layers"] == 6 and written["profile"] == "full"
+    assert written["tasks"]["dialogue"]["model"]["encoder_layers"] == 3  # a translation row leaves dialogue alone
+    assert profiles.current(written) == "full" and changes["tasks.translation.model.encoder_layers"] == (3, 6)
     before, after = original.splitlines(), path.read_text().splitlines()
     assert len(before) == len(after)
     assert sum(a != b for a, b in zip(before, after)) == len(changes) + 1  # one line per changed value, and `profile:`
@@ -54,10 +54,10 @@ def test_in_memory_apply_equals_what_write_gives(tmp_path):
 
 
 @pytest.mark.parametrize("row, message", [
-    ("  model.translation.heads: {default: 4, full: 4}\n", "every row must give every profile a value"),
-    ("  model.translation.d_modle: {default: 1, full: 2, tiny: 3}\n", "names no existing key"),
-    ("  model.translation: {default: 1, full: 2, tiny: 3}\n", "names a whole section"),
-    ("  model.translation.heads: {default: [4], full: 4, tiny: 4}\n", "one value"),
+    ("  tasks.translation.model.heads: {default: 4, full: 4}\n", "every row must give every profile a value"),
+    ("  tasks.translation.model.d_modle: {default: 1, full: 2, tiny: 3}\n", "names no existing key"),
+    ("  tasks.translation.model: {default: 1, full: 2, tiny: 3}\n", "names a whole section"),
+    ("  tasks.translation.model.heads: {default: [4], full: 4, tiny: 4}\n", "one value"),
 ])
 def test_a_bad_row_is_refused_with_its_key_named(tmp_path, row, message):
     text = PARAMS.read_text().replace("profiles:\n", "profiles:\n" + row, 1)
@@ -83,10 +83,10 @@ def test_seqgen_profile_shows_switches_and_names_hand_edits(tmp_path):
 
     assert "holds the 'default' profile" in cli()
     out = cli("tiny")
-    assert "profile 'tiny'" in out and "model.translation.d_model: 256 -> 64" in out
+    assert "profile 'tiny'" in out and "tasks.translation.model.d_model: 256 -> 64" in out
     text = (tmp_path / "params.yaml").read_text().replace("    dropout: 0.1                   #", "    dropout: 0.2                   #", 1)
     (tmp_path / "params.yaml").write_text(text)
-    assert "model.translation.dropout = 0.2 (profile tiny: 0.1)" in cli()
+    assert "tasks.translation.model.dropout = 0.2 (profile tiny: 0.1)" in cli()
 
 
 def test_no_stage_depends_on_the_profile_table_and_no_task_on_the_other_tasks_knobs():
@@ -111,4 +111,4 @@ def test_dvc_params_diff_between_default_and_full_shows_exactly_the_profiles_cha
 
     diff = json.loads(sh("dvc", "params", "diff", "--json", cwd=tmp_path).stdout)["params.yaml"]
     assert set(diff) == set(changes) | {"profile"}
-    assert diff["model.translation.encoder_layers"]["old"] == 3 and diff["model.translation.encoder_layers"]["new"] == 6
+    assert diff["tasks.translation.model.encoder_layers"]["old"] == 3 and diff["tasks.translation.model.encoder_layers"]["new"] == 6

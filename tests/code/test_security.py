@@ -104,11 +104,11 @@ def test_a_params_file_inside_the_project_is_accepted(project):
 def test_a_language_code_that_is_a_path_is_refused_before_any_file_is_opened(project, lang):
     root, _ = project
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["data"]["translation"]["source_lang"] = lang
+    params["tasks"]["translation"]["data"]["source_lang"] = lang
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     result = run_ingest()
     assert result.returncode == 1
-    assert f"data.translation.source_lang: {lang!r} is not a language code" in result.stderr
+    assert f"tasks.translation.data.source_lang: {lang!r} is not a language code" in result.stderr
     assert not (root / "data" / "interim").exists()
 
 
@@ -128,3 +128,13 @@ def test_a_corpus_file_linked_into_the_project_cache_is_read(project):
     result = run_ingest()
     assert result.returncode == 0, result.stderr
     assert len((root / "data" / "interim" / "translation" / "train.jsonl").read_text().splitlines()) == 51
+
+
+def test_a_task_whose_corpus_import_is_missing_is_named_and_nothing_is_written(project):
+    root, _ = project
+    shutil.rmtree(root / "data" / "raw" / "multi30k")
+    result = subprocess.run([sys.executable, "-m", "seqgen.stages.ingest", "translation"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert ("data/raw/multi30k: no such folder: the corpus of task 'translation' (tasks.translation.corpus.path) is not here; "
+            "bring it with `dvc import-url URL data/raw/multi30k`") in result.stderr
+    assert not (root / "data" / "interim").exists()

@@ -1,12 +1,13 @@
 import json
 
+from helpers import task_spec_of
 from seqgen.data.ingest import DialogueDataConfig, TranslationDataConfig, example_key, ingest
 from seqgen.io import read_jsonl
 
 
 def test_translation_ingest_writes_normalised_jsonl_per_split(tmp_path, raw_slices):
     cfg = TranslationDataConfig(source_lang="en", target_lang="de", drop_leaked_from_train=False)
-    stats = ingest("translation", cfg, raw_slices / "multi30k", tmp_path / "out", tmp_path / "report.json")
+    stats = ingest(task_spec_of("translation"), cfg, raw_slices / "multi30k", tmp_path / "out", tmp_path / "report.json")
     assert stats["rows"] == {"train": 401, "valid": 40, "test": 40, "test2017": 40}
     train = read_jsonl(tmp_path / "out" / "train.jsonl")
     assert train[0] == {
@@ -21,7 +22,7 @@ def test_translation_ingest_writes_normalised_jsonl_per_split(tmp_path, raw_slic
 
 def test_dialogue_ingest_builds_context_windows_and_folds_apostrophes(tmp_path, raw_slices):
     cfg = DialogueDataConfig(max_context_turns=2, drop_leaked_from_train=False)
-    ingest("dialogue", cfg, raw_slices / "dailydialog", tmp_path / "out", tmp_path / "report.json")
+    ingest(task_spec_of("dialogue"), cfg, raw_slices / "dailydialog", tmp_path / "out", tmp_path / "report.json")
     test = read_jsonl(tmp_path / "out" / "test.jsonl")
     assert test[0] == {"id": "test-1-1", "context": ["Hey man , you wanna buy some weed ?"], "target": "Some what ?"}
     assert test[2]["context"] == ["Some what ?", "Weed ! You know ? Pot , Ganja , Mary Jane some chronic !"]
@@ -42,7 +43,7 @@ def test_dialogue_leaked_examples_are_dropped_from_train_and_counted(tmp_path, r
     test_dialogue = read_zip_lines(raw / "test.zip", zip_member("test"))[1]
     train = read_zip_lines(raw / "train.zip", zip_member("train"))
     write_zip_lines(raw / "train.zip", zip_member("train"), train + [test_dialogue])
-    stats = ingest("dialogue", cfg, raw, tmp_path / "out", tmp_path / "report.json")
+    stats = ingest(task_spec_of("dialogue"), cfg, raw, tmp_path / "out", tmp_path / "report.json")
     leaked_turns = test_dialogue.count(b"__eou__") - 1
     assert stats["train_examples_dropped_as_leaked"] == leaked_turns == 3
     held_out = {example_key(e) for e in read_jsonl(tmp_path / "out" / "test.jsonl")}

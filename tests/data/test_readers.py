@@ -84,3 +84,64 @@ def test_dialogue_line_without_separator_is_named(tmp_path):
     write_zip_lines(tmp_path / "d" / "train.zip", zip_member("train"), [b"Hello . __eou__ Hi ! __eou__", b"no separator here"])
     with pytest.raises(DataError, match=r"train\.zip:train/dialogues_train\.txt line 2: no '__eou__'"):
         readers.read_dailydialog(tmp_path / "d")
+
+
+# ---- the formats a task of one's own may use, on slices of the real corpora ----------------------------------
+def multi30k_pairs(raw_slices, stem: str = "val", n: int = 20) -> list[tuple[str, str]]:
+    return readers.read_multi30k(raw_slices / "multi30k", "en", "de", {"x": stem})["x"][:n]
+
+
+def test_multi30k_layout_reads_uncompressed_files_and_other_split_names(tmp_path, raw_slices):
+    for lang in ("en", "de"):
+        (tmp_path / f"dev.{lang}").write_bytes(b"\n".join(read_gz_lines(raw_slices / "multi30k" / f"val.{lang}.gz")) + b"\n")
+    pairs = readers.read_multi30k(tmp_path, "de", "en", {"valid": "dev"})
+    assert pairs["valid"][:20] == [(de, en) for en, de in multi30k_pairs(raw_slices)]
+
+
+@pytest.mark.parametrize("delimiter, name", [("\t", "pairs.tsv"), (",", "pairs.csv")])
+def test_tsv_and_csv_read_the_named_columns_in_any_order(tmp_path, raw_slices, delimiter, name):
+    import csv
+
+    pairs = multi30k_pairs(raw_slices)
+    with open(tmp_path / name, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
+        writer.writerow(["id", "german", "english"])
+        writer.writerows((i, de, en) for i, (en, de) in enumerate(pairs))
+    read = readers.read_delimited(tmp_path, {"train": name}, {"source": "english", "target": "german"}, delimiter)
+    assert read["train"] == pairs  # CSV quoting of the commas in Multi30k's sentences comes back as it went in
+
+
+def test_a_missing_column_and_a_short_row_are_named_with_file_and_line(tmp_path):
+    (tmp_path / "a.tsv").write_text("en\tfr\nA dog.\tUn chien.\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"a\.tsv line 1: no column 'de' in the header \['en', 'fr'\]"):
+        readers.read_delimited(tmp_path, {"train": "a.tsv"}, {"source": "en", "target": "de"}, "\t")
+    (tmp_path / "b.tsv").write_text("en\tde\nA dog.\tEin Hund.\nA cat.\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"b\.tsv line 3: 1 fields, the header has 2"):
+        readers.read_delimited(tmp_path, {"train": "b.tsv"}, {"source": "en", "target": "de"}, "\t")
+    with pytest.raises(DataError, match=r"c\.tsv: file not found"):
+        readers.read_delimited(tmp_path, {"test": "c.tsv"}, {"source": "en", "target": "de"}, "\t")
+
+
+def test_jsonl_pairs_and_their_bad_lines(tmp_path, raw_slices):
+    import json
+
+    pairs = multi30k_pairs(raw_slices)
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"src": en, "tgt": de}) + "\n" for en, de in pairs), encoding="utf-8")
+    assert readers.read_jsonl_pairs(tmp_path, {"train": "p.jsonl"}, {"source": "src", "target": "tgt"})["train"] == pairs
+    (tmp_path / "bad.jsonl").write_text('{"src": "A dog.", "tgt": "Ein Hund."}\n{"src": "A cat."}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad\.jsonl line 2: expected an object with string fields 'src' and 'tgt'"):
+        readers.read_jsonl_pairs(tmp_path, {"train": "bad.jsonl"}, {"source": "src", "target": "tgt"})
+    (tmp_path / "broken.jsonl").write_text('{"src": "A dog.", "tgt": \n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"broken\.jsonl line 1: not JSON"):
+        readers.read_jsonl_pairs(tmp_path, {"train": "broken.jsonl"}, {"source": "src", "target": "tgt"})
+
+
+def test_jsonl_dialogues_read_like_dailydialog(tmp_path, raw_slices):
+    import json
+
+    dialogues = readers.read_dailydialog(raw_slices / "dailydialog")["test"]
+    (tmp_path / "test.jsonl.gz").write_bytes(gzip.compress("".join(json.dumps(d) + "\n" for d in dialogues).encode(), mtime=0))
+    assert readers.read_jsonl_dialogues(tmp_path, {"test": "test.jsonl.gz"})["test"] == dialogues
+    (tmp_path / "one.jsonl").write_text('["Hi .", "Hello !"]\n["Only one turn ."]\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"one\.jsonl line 2: expected a JSON list of at least two turns"):
+        readers.read_jsonl_dialogues(tmp_path, {"train": "one.jsonl"})

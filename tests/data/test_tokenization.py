@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from helpers import task_spec_of
 from seqgen.data.ingest import DialogueDataConfig, TranslationDataConfig, ingest
 from seqgen.data.tokenization import (
     EOS_ID,
@@ -22,7 +23,7 @@ CFG = TokenizeConfig(vocab_size=600, model_type="unigram", character_coverage=1.
 @pytest.fixture(scope="module")
 def translation(tmp_path_factory, raw_slices):
     root = tmp_path_factory.mktemp("tok")
-    ingest("translation", TranslationDataConfig("en", "de", False), raw_slices / "multi30k", root / "interim", root / "r.json")
+    ingest(task_spec_of("translation"), TranslationDataConfig("en", "de", False), raw_slices / "multi30k", root / "interim", root / "r.json")
     splits = {p.stem: read_jsonl(p) for p in (root / "interim").glob("*.jsonl")}
     train_sentencepiece(training_sentences("translation", splits["train"]), root / "spm.model", CFG)
     return root, splits, Tokenizer(root / "spm.model")
@@ -69,7 +70,7 @@ def test_encoded_split_round_trips_through_npz(tmp_path, translation):
 
 
 def test_dialogue_context_turns_are_joined_by_the_separator(tmp_path, raw_slices):
-    ingest("dialogue", DialogueDataConfig(3, True), raw_slices / "dailydialog", tmp_path / "interim", tmp_path / "r.json")
+    ingest(task_spec_of("dialogue"), DialogueDataConfig(3, True), raw_slices / "dailydialog", tmp_path / "interim", tmp_path / "r.json")
     train = read_jsonl(tmp_path / "interim" / "train.jsonl")
     train_sentencepiece(training_sentences("dialogue", train), tmp_path / "spm.model", CFG)
     tok = Tokenizer(tmp_path / "spm.model")

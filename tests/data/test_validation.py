@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from helpers import PROJECT_ROOT
+from helpers import PROJECT_ROOT, task_spec_of
 from seqgen.config import from_mapping, load_params
 from seqgen.data.ingest import DialogueDataConfig, TranslationDataConfig, ingest
 from seqgen.data.validation import ValidateConfig, failure_message, validate_task
@@ -19,24 +19,24 @@ SLICE_ROWS = {
 
 
 def production_config(task: str) -> ValidateConfig:
-    params = load_params(PROJECT_ROOT / "params.yaml")["validate"][task]
+    params = load_params(PROJECT_ROOT / "params.yaml")["tasks"][task]["validate"]
     params["rows"] = SLICE_ROWS[task]
-    return from_mapping(ValidateConfig, params, f"validate.{task}")
+    return from_mapping(ValidateConfig, params, f"tasks.{task}.validate")
 
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory, raw_slices):
     """Interim splits of both tasks, ingested from the real slices."""
     root = tmp_path_factory.mktemp("interim")
-    ingest("translation", TranslationDataConfig("en", "de", False), raw_slices / "multi30k", root / "translation", root / "t.json")
-    ingest("dialogue", DialogueDataConfig(3, True), raw_slices / "dailydialog", root / "dialogue", root / "d.json")
+    ingest(task_spec_of("translation"), TranslationDataConfig("en", "de", False), raw_slices / "multi30k", root / "translation", root / "t.json")
+    ingest(task_spec_of("dialogue"), DialogueDataConfig(3, True), raw_slices / "dailydialog", root / "dialogue", root / "d.json")
     return {task: {p.stem: read_jsonl(p) for p in (root / task).glob("*.jsonl")} for task in ("translation", "dialogue")}
 
 
 def run(tmp_path, task, splits, cfg=None):
     for split, rows in splits.items():
         write_jsonl_atomic(tmp_path / f"{split}.jsonl", rows)
-    return validate_task(task, cfg or production_config(task), tmp_path, docs_dir=None)
+    return validate_task(task, cfg or production_config(task), tmp_path, docs_dir=None, kind=task, languages=("en", "de") if task == "translation" else None)
 
 
 def failed(report):

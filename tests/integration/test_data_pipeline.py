@@ -62,7 +62,7 @@ def test_changing_one_tasks_param_reruns_only_that_task(tmp_path, pipeline):
     shutil.copytree(pipeline, tmp_path / "ws", symlinks=True)
     repo = tmp_path / "ws" / "repo"
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["tokenize"]["dialogue"]["vocab_size"] = 500
+    params["tasks"]["dialogue"]["tokenize"]["vocab_size"] = 500
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = sh("dvc", "repro", *DATA, cwd=repo).stdout
     assert "Running stage 'tokenize@dialogue'" in out

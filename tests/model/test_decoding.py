@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from helpers import task_spec_of
 from tiny import TINY_EVALUATE, tiny_params
 from seqgen.data.tokenization import Tokenizer
 from seqgen.decoding import beam_search, generate
@@ -71,7 +72,7 @@ def test_sampling_is_seeded_and_respects_top_k(trained):
 def test_translation_metrics_have_every_contract_key(translation_ws, trained):
     loaded, _ = trained
     cfg = EvaluateConfig(**TINY_EVALUATE)
-    metrics, samples = evaluate(loaded, translation_ws / "data" / "interim" / "translation", translation_ws / "data" / "processed" / "translation", cfg)
+    metrics, samples = evaluate(loaded, translation_ws / "data" / "interim" / "translation", translation_ws / "data" / "processed" / "translation", cfg, test_sets=task_spec_of("translation").test_sets)
     assert TRANSLATION_KEYS <= set(metrics)
     assert metrics["bleu"] == metrics["test_2016_flickr"]["bleu"] and 0 <= metrics["bleu"] <= 100
     assert {"bleu", "chrf", "bleu_signature"} <= set(metrics["test_2017_flickr"])
@@ -87,7 +88,7 @@ def test_dialogue_metrics_have_every_contract_key(dialogue_ws):
     train("dialogue", "mle", tiny_params("dialogue", steps=40), root=dialogue_ws)
     loaded = load_model_dir(dialogue_ws / "models" / "dialogue-mle")
     cfg = EvaluateConfig(**TINY_EVALUATE)
-    metrics, samples = evaluate(loaded, dialogue_ws / "data" / "interim" / "dialogue", dialogue_ws / "data" / "processed" / "dialogue", cfg)
+    metrics, samples = evaluate(loaded, dialogue_ws / "data" / "interim" / "dialogue", dialogue_ws / "data" / "processed" / "dialogue", cfg, test_sets=task_spec_of("dialogue").test_sets)
     assert DIALOGUE_KEYS <= set(metrics)
     assert 0 <= metrics["bleu_precision"] <= metrics["bleu_recall"] <= 4 / 3  # method-7 smoothed precisions stay under 4/3
     assert metrics["test"]["contexts_sampled"] == 20 and len(samples[0]["samples"]) == 3
@@ -95,7 +96,7 @@ def test_dialogue_metrics_have_every_contract_key(dialogue_ws):
 
 def test_vae_decodes_with_prior_mean_or_sampled_z(translation_ws, trained):
     params = tiny_params("translation", steps=300)
-    params["train"]["translation"]["vae"]["trainer"]["steps"] = 20
+    params["tasks"]["translation"]["train"]["vae"]["trainer"]["steps"] = 20
     train("translation", "vae", params, root=translation_ws)
     loaded = load_model_dir(translation_ws / "models" / "translation-vae")
     _, src = trained

@@ -60,7 +60,7 @@ def test_mle_overfits_200_pairs(translation_ws):
 def test_vae_learns_a_used_latent_and_z_changes_the_output(translation_ws):
     params = tiny_params("translation", steps=200)
     train("translation", "mle", params, root=translation_ws)
-    vae = params["train"]["translation"]["vae"]
+    vae = params["tasks"]["translation"]["train"]["vae"]
     vae["trainer"].update(steps=80, lr=0.002)
     vae["vae"].update(kl_anneal="linear", anneal_steps=40, free_bits=0.0, word_dropout=0.3, bow_weight=1.0, latent=16)
     summary = train("translation", "vae", params, root=translation_ws)
@@ -83,7 +83,7 @@ def test_vae_learns_a_used_latent_and_z_changes_the_output(translation_ws):
 def test_gan_discriminator_learns_and_policy_gradient_moves_the_generator(translation_ws):
     params = tiny_params("translation", steps=200)
     train("translation", "mle", params, root=translation_ws)
-    gan = params["train"]["translation"]["gan"]
+    gan = params["tasks"]["translation"]["train"]["gan"]
     gan["gan"].update(d_pretrain_steps=10, pg_steps_per_mle_step=1000)  # after pre-training: policy gradient only
     job, *_ = build_job("translation", "gan", params, root=translation_ws)
     trainer = Trainer(job)
@@ -108,7 +108,7 @@ def test_gan_samples_per_source_and_novelty_reward(translation_ws):
     no other sample in the batch has."""
     params = tiny_params("translation", steps=200)
     train("translation", "mle", params, root=translation_ws)
-    gan = params["train"]["translation"]["gan"]
+    gan = params["tasks"]["translation"]["train"]["gan"]
     gan["gan"].update(d_pretrain_steps=0, pg_steps_per_mle_step=1000, samples_per_source=4, novelty_reward_weight=0.5)
     job, *_ = build_job("translation", "gan", params, root=translation_ws)
     trainer = Trainer(job)
@@ -159,7 +159,7 @@ def test_gan_keeps_the_best_checkpoint_by_validation_bleu(translation_ws):
 
 def test_training_is_deterministic(translation_ws, tmp_path):
     params = tiny_params("translation", steps=30)
-    params["model"]["translation"]["dropout"] = 0.1  # exercise the RNG too
+    params["tasks"]["translation"]["model"]["dropout"] = 0.1  # exercise the RNG too
     train("translation", "mle", params, root=translation_ws)
     first = weights(translation_ws / "models" / "translation-mle")
     train("translation", "mle", params, root=translation_ws)
@@ -168,7 +168,7 @@ def test_training_is_deterministic(translation_ws, tmp_path):
 
 def test_resume_after_interruption_gives_identical_weights(translation_ws):
     params = tiny_params("translation", steps=50)
-    params["model"]["translation"]["dropout"] = 0.1
+    params["tasks"]["translation"]["model"]["dropout"] = 0.1
     train("translation", "mle", params, root=translation_ws)
     uninterrupted = weights(translation_ws / "models" / "translation-mle")
     checkpoint = translation_ws / ".checkpoints" / "translation-mle" / "checkpoint.pt"
@@ -191,7 +191,7 @@ def test_checkpoint_averaging_keeps_the_mean_of_the_last_checkpoints(translation
     train("translation", "mle", params, root=translation_ws)
     kept.append(weights(translation_ws / "models" / "translation-mle"))
 
-    params["train"]["translation"]["mle"]["trainer"]["average_last"] = 3
+    params["tasks"]["translation"]["train"]["mle"]["trainer"]["average_last"] = 3
     summary = train("translation", "mle", params, root=translation_ws)
     averaged = weights(translation_ws / "models" / "translation-mle")
     assert summary["averaged_checkpoints"] == 3 and "valid_ppl" in summary["averaged_valid"]
@@ -200,7 +200,7 @@ def test_checkpoint_averaging_keeps_the_mean_of_the_last_checkpoints(translation
     assert not torch.equal(averaged["embed.weight"], kept[-1]["embed.weight"])
 
     # Selecting by validation BLEU, the average is one more candidate: kept only if it scores best.
-    params["train"]["translation"]["mle"]["trainer"].update(select_best_by="valid_bleu", eval_every=10)
+    params["tasks"]["translation"]["train"]["mle"]["trainer"].update(select_best_by="valid_bleu", eval_every=10)
     summary = train("translation", "mle", params, root=translation_ws)
     rows = (translation_ws / "plots" / "train" / "translation-mle.tsv").read_text().splitlines()
     header = rows[0].split("\t")

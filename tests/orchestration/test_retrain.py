@@ -251,7 +251,7 @@ def test_tracking_server_down_at_register_then_the_prefect_retry_completes(works
     before = registry_state(repo)
     assert before["translation-mle"] == {"aliases": {"challenger": "1"}, "versions": 1}  # tiny model: under the floor
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["registry"]["translation"]["floor"] = 0.0  # now it may become the first champion: register@translation-mle is stale
+    params["tasks"]["translation"]["registry"]["floor"] = 0.0  # now it may become the first champion: register@translation-mle is stale
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     port, log = free_port(), tmp_path / "mlflow-server.log"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import PROJECT_ROOT
+from helpers import PROJECT_ROOT, task_spec_of
 from tiny import TINY_EVALUATE, make_workspace, tiny_params
 
 NAME = "translation-mle"
@@ -39,7 +39,8 @@ def train_and_evaluate(root: Path, steps: int, seed: int, into: Path) -> dict:
     train("translation", "mle", params, root=root)
     shutil.rmtree(root / ".checkpoints", ignore_errors=True)
     shutil.move(root / "models" / NAME, into)
-    metrics, _ = evaluate(load_model_dir(into), root / "data/interim/translation", root / "data/processed/translation", EvaluateConfig(**TINY_EVALUATE))
+    metrics, _ = evaluate(load_model_dir(into), root / "data/interim/translation", root / "data/processed/translation", EvaluateConfig(**TINY_EVALUATE),
+                          test_sets=task_spec_of("translation").test_sets)
     return metrics
 
 
@@ -63,8 +64,8 @@ def project(tmp_path_factory, raw_slices):
     models = {name: (zoo / name, train_and_evaluate(root, steps, seed, zoo / name)) for name, steps, seed in
               (("good", 160, 1), ("bad", 15, 1), ("other", 15, 2))}
     params = tiny_params("translation")
-    params["evaluate"]["translation"] = dict(TINY_EVALUATE, precision="fp32")
-    params["registry"]["translation"].update(floor=0.0, margin=0.01, tolerance=100.0)
+    params["tasks"]["translation"]["evaluate"] = dict(TINY_EVALUATE, precision="fp32")
+    params["tasks"]["translation"]["registry"].update(floor=0.0, margin=0.01, tolerance=100.0)
     saved = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"  # subprocesses use the same store
     old_cwd = os.getcwd()
@@ -161,7 +162,7 @@ def test_champion_in_a_fresh_process_translates_like_the_model_in_process(projec
 
     root, models, params = project
     folder = shutil.copytree(models["good"][0], tmp_path / "model")
-    (folder / DECODING_FILE).write_text(json.dumps(params["evaluate"]["translation"]))  # as registered
+    (folder / DECODING_FILE).write_text(json.dumps(params["tasks"]["translation"]["evaluate"]))  # as registered
     expected = Generator(folder)(SENTENCES)
     code = ("import json, sys, mlflow; m = mlflow.pyfunc.load_model('models:/translation-mle@champion'); "
             "print(json.dumps(m.predict(json.loads(sys.argv[1]))))")

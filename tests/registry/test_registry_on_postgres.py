@@ -12,6 +12,7 @@ from seqgen.inference import DECODING_FILE, Generator
 from seqgen.models.store import load_model_dir
 from seqgen.stages.register import register
 from seqgen.stages.train import train
+from helpers import task_spec_of
 from tiny import TINY_EVALUATE, tiny_params
 
 
@@ -21,11 +22,11 @@ def trained_project(translation_ws, root, steps: int):
     for part in ("interim", "processed"):
         (root / "data" / part).symlink_to(translation_ws / "data" / part)
     params = tiny_params("translation", steps=steps)
-    params["evaluate"]["translation"] = dict(TINY_EVALUATE, precision="fp32")
-    params["registry"]["translation"]["floor"] = 0.0
+    params["tasks"]["translation"]["evaluate"] = dict(TINY_EVALUATE, precision="fp32")
+    params["tasks"]["translation"]["registry"]["floor"] = 0.0
     train("translation", "mle", params, root=root)
     metrics, _ = evaluate(load_model_dir(root / "models/translation-mle"), root / "data/interim/translation", root / "data/processed/translation",
-                          EvaluateConfig(**params["evaluate"]["translation"]))
+                          EvaluateConfig(**params["tasks"]["translation"]["evaluate"]), test_sets=task_spec_of("translation").test_sets)
     (root / "metrics").mkdir()
     (root / "metrics" / "translation-mle.json").write_text(json.dumps(metrics))
     return root, params
@@ -45,7 +46,7 @@ def test_register_gate_and_load_through_a_postgres_backed_server(tracking_server
         assert dict(cursor.fetchall())["champion"] == int(record["version"])
 
     sentences = ["A man in a blue shirt is standing on a ladder.", "Two dogs run through the snow."]
-    (root / "models/translation-mle" / DECODING_FILE).write_text(json.dumps(params["evaluate"]["translation"]))
+    (root / "models/translation-mle" / DECODING_FILE).write_text(json.dumps(params["tasks"]["translation"]["evaluate"]))
     expected = Generator(root / "models/translation-mle")(sentences)
     code = "import json, sys, mlflow; print(json.dumps(mlflow.pyfunc.load_model('models:/translation-mle@champion').predict(json.loads(sys.argv[1]))))"
     out = subprocess.run([sys.executable, "-c", code, json.dumps(sentences)], capture_output=True, text=True, timeout=300, cwd=tmp_path)

@@ -52,7 +52,7 @@ def test_train_and_evaluate_runs_carry_curves_metrics_and_lineage(tmp_path, monk
     train_run, eval_run = runs["train@translation-mle"], runs["evaluate@translation-mle"]
     assert [(m.step, m.value) for m in client.get_metric_history(train_run.info.run_id, "loss")] == [(1, 5.0), (2, 4.5), (3, 4.0)]
     assert [(m.step, m.value) for m in client.get_metric_history(train_run.info.run_id, "valid_ppl")] == [(3, 30.5)]
-    assert train_run.data.params["train.trainer.steps"] == str(params["train"]["translation"]["mle"]["trainer"]["steps"])
+    assert train_run.data.params["train.trainer.steps"] == str(params["tasks"]["translation"]["train"]["mle"]["trainer"]["steps"])
     assert {a.path for a in client.list_artifacts(train_run.info.run_id)} == {"translation-mle.tsv", "training.json"}
     assert eval_run.data.metrics["bleu"] == 12.5 and eval_run.data.metrics["test_2017_flickr.bleu"] == 10.0
     lock = yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]

@@ -47,7 +47,7 @@ def workspace(tmp_path_factory, built_repo) -> Path:
     repo = copy_workspace(built_repo, root)
     profiles.write("tiny", repo / "params.yaml")
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["train"]["translation"]["mle"]["trainer"]["steps"] = STEPS
+    params["tasks"]["translation"]["train"]["mle"]["trainer"]["steps"] = STEPS
     params["train"]["run"]["checkpoint_every"] = CHECKPOINT_EVERY
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root

@@ -103,9 +103,9 @@ def origin(tmp_path_factory, built_repo):
     (repo / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
     profiles.write("tiny", repo / "params.yaml")
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["train"]["translation"]["mle"]["trainer"]["steps"] = 100
+    params["tasks"]["translation"]["train"]["mle"]["trainer"]["steps"] = 100
     for task in ("translation", "dialogue"):
-        params["registry"][task]["floor"] = 0.0
+        params["tasks"][task]["registry"]["floor"] = 0.0
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     trained_at = commit(repo, "slices of the corpora, tiny profile")
     consumer = start_consumer_virtualenv(root.parent / "consumer")  # installs meanwhile (it waits on unpacking, not on the CPU)
@@ -238,7 +238,7 @@ def test_reproduce_rebuilds_version_1_bit_identically_from_the_old_data_version(
 
 def test_rebuilt_bytes_that_differ_are_judged_by_their_metrics(origin):
     """On another machine kind the bytes differ (bf16 or not), and the rebuilt model is judged by its metrics: evaluated
-    on the version's test data, decoding as the version does, within reproduce.tolerance. Here on clone B's pulled copy
+    on the version's test data, decoding as the version does, within tasks.<task>.reproduce.tolerance. Here on clone B's pulled copy
     of version 1, as reproduce() does with its rebuilt one when the md5s differ."""
     import io
 

@@ -1,13 +1,20 @@
-"""Readers for the corpora in their official distribution form.
+"""Readers for the corpus formats a task can declare (`tasks.<task>.corpus.format` in params.yaml).
 
-Each reader returns plain Python lists of *raw* lines (normalisation is ingest's job) and raises
-`DataError` naming the file, the line and the problem for anything it cannot read: a truncated archive,
-a missing member, bytes that are not UTF-8, or parallel files that do not line up.
+Translation: `multi30k` (`<file>.<lang>[.gz]` line-aligned pairs), `tsv` and `csv` (a header row naming the
+source and target columns), `jsonl` (one object a line with a source and a target field). Dialogue:
+`dailydialog` (`<split>.zip` holding `<split>/dialogues_<split>.txt`, turns separated by `__eou__`) and `jsonl`
+(one JSON list of turns a line). Each reader returns plain Python lists of *raw* text (normalisation is ingest's
+job): translation (source, target) pairs, dialogue lists of turns, per split. Anything it cannot read raises
+`DataError` naming the file, the line and the problem: a truncated archive, a missing member or column, bytes
+that are not UTF-8, a line that is not the format, or parallel files that do not line up.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
+import json
 import zipfile
 import zlib
 from pathlib import Path
@@ -58,13 +65,28 @@ def read_gzip_lines(path: Path) -> list[str]:
     return _decode_lines(data, str(path))
 
 
-def read_multi30k(raw_dir: Path, source_lang: str, target_lang: str) -> dict[str, list[tuple[str, str]]]:
+def read_text_lines(path: Path) -> list[str]:
+    """All lines of a UTF-8 text file, gzip-compressed when its name ends in .gz."""
+    if path.name.endswith(".gz"):
+        return read_gzip_lines(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    return _decode_lines(path.read_bytes(), str(path))
+
+
+def _side_file(raw_dir: Path, stem: str, lang: str) -> Path:
+    """`<stem>.<lang>.gz`, or `<stem>.<lang>` where only the uncompressed file exists."""
+    packed = corpus_file(raw_dir, f"{stem}.{lang}.gz")
+    plain = corpus_file(raw_dir, f"{stem}.{lang}")
+    return plain if plain.is_file() and not packed.is_file() else packed
+
+
+def read_multi30k(raw_dir: Path, source_lang: str, target_lang: str, splits: dict[str, str] = MULTI30K_SPLITS) -> dict[str, list[tuple[str, str]]]:
     """Aligned (source, target) raw line pairs for every split, keyed by our split names."""
     pairs = {}
-    for split, stem in MULTI30K_SPLITS.items():
-        src_path = corpus_file(raw_dir, f"{stem}.{source_lang}.gz")
-        tgt_path = corpus_file(raw_dir, f"{stem}.{target_lang}.gz")
-        src, tgt = read_gzip_lines(src_path), read_gzip_lines(tgt_path)
+    for split, stem in splits.items():
+        src_path, tgt_path = _side_file(raw_dir, stem, source_lang), _side_file(raw_dir, stem, target_lang)
+        src, tgt = read_text_lines(src_path), read_text_lines(tgt_path)
         if len(src) != len(tgt):
             raise DataError(
                 f"{src_path} has {len(src)} lines but {tgt_path} has {len(tgt)}: "
@@ -100,10 +122,10 @@ def split_dialogue(line: str) -> list[str]:
     return [piece.strip() for piece in pieces]
 
 
-def read_dailydialog(raw_dir: Path) -> dict[str, list[list[str]]]:
+def read_dailydialog(raw_dir: Path, splits: dict[str, str] = DAILYDIALOG_SPLITS) -> dict[str, list[list[str]]]:
     """Dialogues (lists of raw utterances) for every split, keyed by our split names."""
     dialogues = {}
-    for split, name in DAILYDIALOG_SPLITS.items():
+    for split, name in splits.items():
         path = corpus_file(raw_dir, f"{name}.zip")
         lines = read_zip_member_lines(path, f"{name}/dialogues_{name}.txt")
         parsed = []
@@ -112,4 +134,69 @@ def read_dailydialog(raw_dir: Path) -> dict[str, list[list[str]]]:
                 raise DataError(f"{path}:{name}/dialogues_{name}.txt line {number}: no {EOU!r} separator")
             parsed.append(split_dialogue(line))
         dialogues[split] = parsed
+    return dialogues
+
+
+def read_delimited(raw_dir: Path, splits: dict[str, str], columns: dict[str, str], delimiter: str) -> dict[str, list[tuple[str, str]]]:
+    """(source, target) pairs from TSV or CSV files with a header row; `columns` names the two columns."""
+    pairs = {}
+    for split, name in splits.items():
+        path = corpus_file(raw_dir, name)
+        text = "\n".join(read_text_lines(path))
+        reader = csv.reader(io.StringIO(text), delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"{path}: empty file (expected a header row naming the columns {columns['source']!r} and {columns['target']!r})")
+        missing = [columns[side] for side in ("source", "target") if columns[side] not in header]
+        if missing:
+            raise DataError(f"{path} line 1: no column {' or '.join(map(repr, missing))} in the header {header}")
+        src_at, tgt_at = header.index(columns["source"]), header.index(columns["target"])
+        rows = []
+        for fields in reader:
+            if len(fields) != len(header):
+                raise DataError(f"{path} line {reader.line_num}: {len(fields)} fields, the header has {len(header)}")
+            rows.append((fields[src_at], fields[tgt_at]))
+        pairs[split] = rows
+    return pairs
+
+
+def _json_lines(path: Path) -> list[tuple[int, object]]:
+    out = []
+    for number, line in enumerate(read_text_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append((number, json.loads(line)))
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path} line {number}: not JSON ({err.msg} at column {err.colno})") from None
+    return out
+
+
+def read_jsonl_pairs(raw_dir: Path, splits: dict[str, str], columns: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
+    """(source, target) pairs from JSON Lines files: one object a line with the two fields `columns` names."""
+    pairs = {}
+    for split, name in splits.items():
+        path = corpus_file(raw_dir, name)
+        rows = []
+        for number, record in _json_lines(path):
+            values = [record.get(columns[side]) if isinstance(record, dict) else None for side in ("source", "target")]
+            if not all(isinstance(v, str) for v in values):
+                raise DataError(f"{path} line {number}: expected an object with string fields "
+                                f"{columns['source']!r} and {columns['target']!r}, got {json.dumps(record)[:80]}")
+            rows.append((values[0], values[1]))
+        pairs[split] = rows
+    return pairs
+
+
+def read_jsonl_dialogues(raw_dir: Path, splits: dict[str, str]) -> dict[str, list[list[str]]]:
+    """Dialogues from JSON Lines files: one JSON list of turns (strings, at least two) a line."""
+    dialogues = {}
+    for split, name in splits.items():
+        path = corpus_file(raw_dir, name)
+        rows = []
+        for number, record in _json_lines(path):
+            if not (isinstance(record, list) and len(record) >= 2 and all(isinstance(t, str) for t in record)):
+                raise DataError(f"{path} line {number}: expected a JSON list of at least two turns (strings), got {json.dumps(record)[:80]}")
+            rows.append(record)
+        dialogues[split] = rows
     return dialogues

@@ -132,8 +132,8 @@ def _flatten(sequences: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     return flat, offsets
 
 
-def encode_split(tokenizer: Tokenizer, task: str, examples: list[dict]) -> EncodedSplit:
-    if task == "dialogue":
+def encode_split(tokenizer: Tokenizer, kind: str, examples: list[dict]) -> EncodedSplit:
+    if kind == "dialogue":
         sources = tokenizer.encode_context([e["context"] for e in examples])
     else:
         sources = tokenizer.encode([e["source"] for e in examples])
@@ -160,11 +160,11 @@ def load_encoded(path: Path) -> EncodedSplit:
         raise DataError(f"{path}: not an encoded split ({err})") from None
 
 
-def training_sentences(task: str, train: list[dict]) -> list[str]:
+def training_sentences(kind: str, train: list[dict]) -> list[str]:
     """Text the tokenizer learns from: train only; each distinct sentence or turn once."""
     seen: dict[str, None] = {}
     for e in train:
-        for text in (e["context"] if task == "dialogue" else [e["source"]]):
+        for text in (e["context"] if kind == "dialogue" else [e["source"]]):
             seen.setdefault(text, None)
         seen.setdefault(e["target"], None)
     return list(seen)

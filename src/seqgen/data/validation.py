@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from seqgen.data.ingest import EVAL_SPLITS, example_key
+from seqgen.data.ingest import example_key
 from seqgen.io import read_jsonl
 from seqgen.text import CONTROL_CHARS
 
@@ -41,20 +41,32 @@ ENGLISH_MARKERS = frozenset("a an the is are of with and on at his her two man w
 GERMAN_MARKERS = frozenset("ein eine einem einen einer der die das den dem ist sind mit und auf im zwei mann frau männer menschen".split())
 
 
-def language_lean(text: str) -> int:
-    """> 0: more English function words than German ones; < 0: the other way round."""
+MARKERS = {"en": ENGLISH_MARKERS, "de": GERMAN_MARKERS}  # the languages the swapped-files check knows
+
+
+def language_lean(text: str, first: str = "en", second: str = "de") -> int:
+    """> 0: more function words of language `first` than of `second`; < 0: the other way round."""
     words = [w.strip(".,!?;:\"'()").lower() for w in text.split()]
-    return sum(w in ENGLISH_MARKERS for w in words) - sum(w in GERMAN_MARKERS for w in words)
+    return sum(w in MARKERS[first] for w in words) - sum(w in MARKERS[second] for w in words)
 
 
-def build_frame(task: str, split: str, examples: list[dict], train_keys: set[str] | None):
-    """Examples plus the derived columns the suite checks."""
+def swap_check_languages(kind: str, languages: tuple[str, str] | None) -> tuple[str, str] | None:
+    """The (source, target) languages of the swapped-files check, or None where it cannot tell them apart."""
+    if kind != "translation" or languages is None or not all(lang in MARKERS for lang in languages):
+        return None
+    return languages
+
+
+def build_frame(kind: str, split: str, examples: list[dict], train_keys: set[str] | None, languages: tuple[str, str] | None = ("en", "de")):
+    """Examples plus the derived columns the suite checks. `languages`: the (source, target) pair the swapped-files
+    check reads the sides as (None: no such check)."""
+    languages = swap_check_languages(kind, languages)
     import pandas as pd
 
     rows = []
     for e in examples:
         target = e.get("target")
-        if task == "dialogue":
+        if kind == "dialogue":
             context = e.get("context") or []
             source = " ||| ".join(map(str, context))
             source_tokens = max((len(str(t).split()) for t in context), default=0)
@@ -77,14 +89,14 @@ def build_frame(task: str, split: str, examples: list[dict], train_keys: set[str
                 "shortest_context_turn_chars": shortest_turn,
                 "example": key,
                 "found_in_train": bool(train_keys is not None and key in train_keys),
-                "looks_swapped": task == "translation" and isinstance(source, str) and isinstance(target, str)
-                and language_lean(source) < 0 < language_lean(target),
+                "looks_swapped": languages is not None and isinstance(source, str) and isinstance(target, str)
+                and language_lean(source, *languages) < 0 < language_lean(target, *languages),
             }
         )
     return pd.DataFrame(rows)
 
 
-def expectations(task: str, split: str, cfg: ValidateConfig) -> list:
+def expectations(kind: str, split: str, cfg: ValidateConfig) -> list:
     import great_expectations.expectations as gxe
 
     lo, hi = cfg.rows[split]
@@ -101,7 +113,7 @@ def expectations(task: str, split: str, cfg: ValidateConfig) -> list:
         gxe.ExpectColumnValuesToBeBetween(column="target_tokens", min_value=1, max_value=cfg.max_tokens),
         gxe.ExpectColumnValuesToBeUnique(column="example", mostly=1.0 - cfg.max_duplicate_rate),
     ]
-    if task == "dialogue":
+    if kind == "dialogue":
         suite.append(gxe.ExpectColumnValuesToBeBetween(column="shortest_context_turn_chars", min_value=1))
     else:
         if cfg.length_ratio is not None:
@@ -115,7 +127,7 @@ def expectations(task: str, split: str, cfg: ValidateConfig) -> list:
             )
         suite.append(gxe.ExpectColumnValuesToBeInSet(column="is_copy", value_set=[False], mostly=1.0 - cfg.max_copy_rate))
         suite.append(gxe.ExpectColumnValuesToBeInSet(column="looks_swapped", value_set=[False], mostly=1.0 - cfg.max_swapped_rate))
-    if split in EVAL_SPLITS:
+    if split != "train":
         suite.append(gxe.ExpectColumnValuesToBeInSet(column="found_in_train", value_set=[False], mostly=1.0 - cfg.max_leak_rate))
     return suite
 
@@ -167,14 +179,18 @@ def _clip(text: Any, width: int = 160) -> Any:
     return text
 
 
-def validate_task(task: str, cfg: ValidateConfig, interim_dir: Path, docs_dir: Path | None) -> dict[str, Any]:
-    """Run the suite for every split of `task`; returns the report (success flag, per-split results)."""
+def validate_task(task: str, cfg: ValidateConfig, interim_dir: Path, docs_dir: Path | None, *, kind: str,
+                  languages: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Run the suite for every split of `task` (a task of `kind`; translation: its (source, target) `languages`);
+    returns the report (success flag, per-split results)."""
     import great_expectations as gx
 
     splits = {p.stem: read_jsonl(p) for p in sorted(interim_dir.glob("*.jsonl"))}
     missing = sorted(set(cfg.rows) - set(splits))
     unexpected = sorted(set(splits) - set(cfg.rows))
     report: dict[str, Any] = {"task": task, "interim_dir": str(interim_dir), "splits": {}}
+    if kind == "translation" and swap_check_languages(kind, languages) is None:
+        report["note"] = f"no swapped-files check for {languages}: it knows function words of {', '.join(MARKERS)} only"
     if missing or unexpected:
         report["success"] = False
         report["error"] = f"{interim_dir}: missing splits {missing or '-'}; splits with no row bounds in params {unexpected or '-'}"
@@ -194,9 +210,9 @@ def validate_task(task: str, cfg: ValidateConfig, interim_dir: Path, docs_dir: P
     train_keys = {example_key(e) for e in splits["train"] if isinstance(e.get("target"), str)}
     result_format = {"result_format": "SUMMARY", "unexpected_index_column_names": ["id"], "partial_unexpected_count": 20}
     for split, examples in splits.items():
-        frame = build_frame(task, split, examples, None if split == "train" else train_keys)
+        frame = build_frame(kind, split, examples, None if split == "train" else train_keys, languages)
         batch = source.add_dataframe_asset(name=f"{task}-{split}").add_batch_definition_whole_dataframe("all")
-        suite = context.suites.add(gx.ExpectationSuite(name=f"{task}-{split}", expectations=expectations(task, split, cfg)))
+        suite = context.suites.add(gx.ExpectationSuite(name=f"{task}-{split}", expectations=expectations(kind, split, cfg)))
         definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"{task}-{split}", data=batch, suite=suite))
         actions = [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["seqgen"])] if docs_dir else []
         checkpoint = context.checkpoints.add(

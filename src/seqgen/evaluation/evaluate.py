@@ -15,9 +15,6 @@ from seqgen.io import read_jsonl
 from seqgen.models.store import LoadedModel
 from seqgen.training.batching import evaluation_batches
 
-TEST_SETS = {"translation": {"test_2016_flickr": "test", "test_2017_flickr": "test2017"}, "dialogue": {"test": "test"}}
-
-
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
     beam: int  # beam size of the primary output
@@ -34,8 +31,8 @@ class EvaluateConfig:
     precision: str = "auto"  # auto: bf16 autocast where the hardware has it; bf16; fp32
 
 
-def encode_sources(task: str, tokenizer: Tokenizer, examples: Sequence[dict], max_len: int) -> list[list[int]]:
-    ids = tokenizer.encode_context([e["context"] for e in examples]) if task == "dialogue" else tokenizer.encode([e["source"] for e in examples])
+def encode_sources(kind: str, tokenizer: Tokenizer, examples: Sequence[dict], max_len: int) -> list[list[int]]:
+    ids = tokenizer.encode_context([e["context"] for e in examples]) if kind == "dialogue" else tokenizer.encode([e["source"] for e in examples])
     return [s[-max_len:] for s in ids]  # over-long inputs keep their most recent tokens, as in training
 
 
@@ -105,21 +102,22 @@ def perplexity(loaded: LoadedModel, split_path: Path, batch_tokens: int) -> dict
     return {"ppl": MLEObjective(loaded.model).validate(batches)["valid_ppl"]}
 
 
-def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateConfig) -> tuple[dict[str, Any], list[dict]]:
-    """(metrics, sample rows) for one model on its task's test set(s)."""
+def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateConfig, *, test_sets: dict[str, str]) -> tuple[dict[str, Any], list[dict]]:
+    """(metrics, sample rows) for one model on its task's test sets ({reported name: split}, `tasks.<task>.test_sets`;
+    the first is the headline)."""
     torch.manual_seed(cfg.seed)
     tokenizer = Tokenizer(loaded.tokenizer_path)
     max_len = loaded.seq2seq.cfg.max_len
     metrics: dict[str, Any] = {"task": loaded.task, "family": loaded.family}
     samples: list[dict] = []
-    for name, split in TEST_SETS[loaded.task].items():
+    for name, split in test_sets.items():
         examples = read_jsonl(interim / f"{split}.jsonl")
         references = [e["target"] for e in examples]
-        sources = encode_sources(loaded.task, tokenizer, examples, max_len)
+        sources = encode_sources(loaded.kind, tokenizer, examples, max_len)
         hypotheses = tokenizer.decode(decode(loaded, sources, cfg, beam=cfg.beam))
         bleu, bleu_signature = corpus_bleu(hypotheses, references)
         entry: dict[str, Any] = {"bleu": bleu, "bleu_signature": bleu_signature, "examples": len(examples)}
-        if loaded.task == "translation":
+        if loaded.kind == "translation":
             entry["chrf"], entry["chrf_signature"] = corpus_chrf(hypotheses, references)
             if cfg.samples:  # k sampled translations per source: how good each is, and how different
                 sampled = [tokenizer.decode(decode(loaded, sources, cfg, sample=True)) for _ in range(cfg.samples)]
@@ -136,10 +134,10 @@ def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateC
         metrics[name] = entry
         for i, example in enumerate(examples[: cfg.report_examples]):
             row = {"test_set": name, "id": example["id"], "source": example.get("source") or example.get("context"), "reference": references[i], "hypothesis": hypotheses[i]}
-            if loaded.task == "dialogue":
+            if loaded.kind == "dialogue":
                 row["samples"] = per_context[i] if i < len(per_context) else []
             samples.append(row)
-    primary = metrics[next(iter(TEST_SETS[loaded.task]))]
+    primary = metrics[next(iter(test_sets))]
     metrics.update({k: primary[k] for k in primary if k not in ("examples", "chrf_signature")})
     metrics.update(perplexity(loaded, processed / "test.npz", cfg.batch_tokens))
     metrics["ppl_kind"] = "ELBO upper bound (one posterior sample)" if loaded.family == "vae" else "teacher-forced"

@@ -27,14 +27,14 @@ def build_family_model(family: str, model_cfg: ModelConfig, latent: int | None) 
 
 
 def save_model_dir(out: Path, family: str, task: str, model: torch.nn.Module, state: dict, model_cfg: ModelConfig,
-                   tokenizer_path: Path, extra: dict[str, Any]) -> None:
+                   tokenizer_path: Path, extra: dict[str, Any], kind: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "model.pt") as tmp, open(tmp, "wb") as handle:
         # Through a file object: torch.save names the archive after a path's file name, and the temporary
         # name is random, which made identical weights give different model.pt bytes.
         torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, handle)
     shutil.copyfile(tokenizer_path, out / "tokenizer.model")
-    config = {"task": task, "family": family, "model": dataclasses.asdict(model_cfg), "latent": getattr(model, "latent", None)}
+    config = {"task": task, "kind": kind, "family": family, "model": dataclasses.asdict(model_cfg), "latent": getattr(model, "latent", None)}
     write_json_atomic(out / "config.json", config)
     write_json_atomic(out / "training.json", extra)
 
@@ -46,6 +46,11 @@ class LoadedModel:
     model: torch.nn.Module  # Seq2Seq, or CVAE for the vae family
     config: dict[str, Any]
     tokenizer_path: Path
+
+    @property
+    def kind(self) -> str:
+        """translation or dialogue; a model saved before tasks had kinds was one of the two tasks of those names."""
+        return self.config.get("kind", "dialogue" if self.task == "dialogue" else "translation")
 
     @property
     def seq2seq(self) -> Seq2Seq:

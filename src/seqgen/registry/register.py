@@ -32,7 +32,9 @@ PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/seqgen
 LINEAGE_TAG = "lineage.train_stage"
 MODEL_FILES = ("model.pt", "config.json", "tokenizer.model")
-EXAMPLES = {"translation": ["A man rides a bike down the street."], "dialogue": ["Hi, how are you today? __eou__ Fine, thanks. And you?"]}
+EXAMPLES = {  # an input example per kind of task
+    "translation": ["A man rides a bike down the street."],
+    "dialogue": ["Hi, how are you today? __eou__ Fine, thanks. And you?"]}
 CHALLENGER, CHAMPION = "challenger", "champion"
 METRIC_TAG = "metric."
 
@@ -128,8 +130,10 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
+    from seqgen.config import task_spec
     from seqgen.tracking import lineage_tags, metrics_by_dataset, stage_run, train_lineage
 
+    spec = task_spec(params, task)
     md5 = model_md5(model_dir)
     existing = find_version(name, md5)
     lineage, missing = train_lineage(task, name.split("-", 1)[1], root)
@@ -152,7 +156,7 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
         for file in MODEL_FILES:
             shutil.copyfile(Path(model_dir) / file, bundle / file)
         (bundle / "decoding.json").write_text(json.dumps(decoding, indent=1), encoding="utf-8")
-        with stage_run(f"register@{name}", task, params, {"registry": params.get("registry", {}).get(task, {}), "decoding": decoding}, root) as run:
+        with stage_run(f"register@{name}", task, params, {"registry": params["tasks"][task].get("registry", {}), "decoding": decoding}, root) as run:
             mlflow.set_tags({"model": name, "model_md5": md5})
             info = mlflow.pyfunc.log_model(
                 name="model",
@@ -160,10 +164,10 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
                 artifacts={"model": str(bundle)},
                 code_paths=[str(PACKAGE_DIR)],  # seqgen's own code travels with the model: PyPI has no seqgen of ours
                 signature=signature,
-                input_example=EXAMPLES[task],
+                input_example=EXAMPLES[spec.kind],
                 pip_requirements=model_requirements(),  # named, not inferred: inference is slow and would miss nothing here
             )
-            for dataset, numbers in metrics_by_dataset(task, metrics, root):  # the model's page: which data each number is on
+            for dataset, numbers in metrics_by_dataset(spec, metrics, root):  # the model's page: which data each number is on
                 mlflow.log_metrics(numbers, dataset=dataset, model_id=info.model_id)
             version = mlflow.register_model(info.model_uri, name, tags={**tags, "run_id": run.info.run_id})
     return version

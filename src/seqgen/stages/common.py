@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from seqgen.config import DEFAULT_PARAMS, TASKS
+from seqgen.config import DEFAULT_PARAMS
 from seqgen.errors import SeqgenError
 from seqgen.paths import project_file
 
 
 def task_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("task", choices=TASKS, help="which corpus/task to process")
+    parser.add_argument("task", help="which task (a name under `tasks:` in params.yaml)")
     parser.add_argument("--params", type=project_file, default=DEFAULT_PARAMS, help="params file (default: %(default)s)")
     return parser
 

@@ -5,24 +5,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from seqgen.config import from_mapping, load_params, section
-from seqgen.data.ingest import DialogueDataConfig, TranslationDataConfig, ingest
+from seqgen.config import load_params, task_section, task_spec
+from seqgen.data.ingest import data_config, ingest
 from seqgen.stages.common import log, run_stage, task_parser
-
-CONFIGS = {"translation": TranslationDataConfig, "dialogue": DialogueDataConfig}
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = task_parser("python -m seqgen.stages.ingest", __doc__)
-    parser.add_argument("--raw-dir", type=Path, required=True, help="folder with the raw corpus files (a DVC import)")
+    parser.add_argument("--raw-dir", type=Path, help="folder with the raw corpus files (default: the task's tasks.<task>.corpus.path, a DVC import)")
     args = parser.parse_args(argv)
 
     def body() -> None:
         params = load_params(args.params)
-        cfg = from_mapping(CONFIGS[args.task], section(params, f"data.{args.task}"), f"data.{args.task}")
-        stats = ingest(
-            args.task, cfg, args.raw_dir, Path("data/interim") / args.task, Path("reports/ingest") / f"{args.task}.json"
-        )
+        spec = task_spec(params, args.task, args.params)
+        cfg = data_config(spec, task_section(params, args.task, "data", args.params))
+        raw_dir = args.raw_dir or Path(spec.corpus.path)
+        stats = ingest(spec, cfg, raw_dir, Path("data/interim") / args.task, Path("reports/ingest") / f"{args.task}.json")
         log("ingest", f"{args.task}: rows {stats['rows']}")
         log(
             "ingest",

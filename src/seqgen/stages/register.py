@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from seqgen.config import TASKS, from_mapping, load_params, section
+from seqgen.config import from_mapping, load_params, task_section, task_spec
 from seqgen.paths import project_file
 from seqgen.stages.common import log, run_stage
 from seqgen.stages.train import FAMILIES
@@ -34,10 +34,11 @@ def reevaluator(task: str, params: dict, root: Path):
         from seqgen.models.store import load_model_dir
 
         log("register", f"re-evaluating champion version {version.version} on the current test data")
-        cfg = from_mapping(EvaluateConfig, section(params, f"evaluate.{task}"), f"evaluate.{task}")
+        cfg = from_mapping(EvaluateConfig, task_section(params, task, "evaluate"), f"tasks.{task}.evaluate")
         with tempfile.TemporaryDirectory(prefix="seqgen-champion-") as tmp:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{version.name}/{version.version}", dst_path=tmp))
-            metrics, _ = evaluate(load_model_dir(local / "artifacts" / "model"), root / "data/interim" / task, root / "data/processed" / task, cfg)
+            metrics, _ = evaluate(load_model_dir(local / "artifacts" / "model"), root / "data/interim" / task, root / "data/processed" / task, cfg,
+                                  test_sets=task_spec(params, task).test_sets)
         return metrics
 
     return reevaluate
@@ -55,13 +56,13 @@ def register(task: str, family: str, params: dict, root: Path = Path(".")) -> di
     from seqgen.tracking import configure
 
     name = f"{task}-{family}"
-    gate_cfg = from_mapping(GateConfig, section(params, f"registry.{task}"), f"registry.{task}")
+    gate_cfg = from_mapping(GateConfig, task_section(params, task, "registry"), f"tasks.{task}.registry")
     metrics_path = root / "metrics" / f"{name}.json"
     try:
         metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RegistryError(f"{metrics_path}: missing (run evaluate@{name} first)") from None
-    decoding = section(params, f"evaluate.{task}")
+    decoding = task_section(params, task, "evaluate")
     interim = root / "data" / "interim" / task
     configure(root)
     with registry_lock(root):
@@ -77,7 +78,7 @@ def register(task: str, family: str, params: dict, root: Path = Path(".")) -> di
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seqgen.stages.register", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("task", choices=TASKS)
+    parser.add_argument("task", help="which task (a name under `tasks:` in params.yaml)")
     parser.add_argument("family", choices=FAMILIES)
     parser.add_argument("--params", type=project_file, default=Path("params.yaml"), help="params file (default: %(default)s)")
     args = parser.parse_args(argv)

@@ -24,10 +24,13 @@ def metrics_chart(metrics: dict[str, dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tasks = {"translation": ["bleu", "chrf"], "dialogue": ["bleu", "bleu_f1", "distinct_2"]}
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for axis, (task, keys) in zip(axes, tasks.items()):
-        names = sorted(n for n in metrics if n.startswith(task))
+    keys_of_kind = {"translation": ["bleu", "chrf"], "dialogue": ["bleu", "bleu_f1", "distinct_2"]}
+    tasks: dict[str, list[str]] = {}  # task -> its metrics' keys, in the order the metrics files come
+    for name, m in metrics.items():  # name: <task>-<family>
+        tasks.setdefault(name.rsplit("-", 1)[0], keys_of_kind["translation" if "chrf" in m else "dialogue"])
+    figure, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
+    for axis, (task, keys) in zip(axes[0], tasks.items()):
+        names = sorted(n for n in metrics if n.rsplit("-", 1)[0] == task)
         width = 0.8 / max(1, len(keys))
         for k, key in enumerate(keys):
             scale = 100.0 if key in ("bleu_f1", "distinct_2") else 1.0  # 0-1 metrics drawn as percentages

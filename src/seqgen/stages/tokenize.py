@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from seqgen.config import from_mapping, load_params, section
+from seqgen.config import from_mapping, load_params, task_section, task_spec
 from seqgen.errors import DataError
 from seqgen.io import read_jsonl, write_json_atomic
 from seqgen.stages.common import log, run_stage, task_parser
@@ -36,17 +36,18 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         params = load_params(args.params)
-        cfg = from_mapping(TokenizeConfig, section(params, f"tokenize.{args.task}"), f"tokenize.{args.task}")
+        cfg = from_mapping(TokenizeConfig, task_section(params, args.task, "tokenize"), f"tasks.{args.task}.tokenize")
         require_validated(Path("reports/validation") / f"{args.task}.json")
         interim, out = Path("data/interim") / args.task, Path("data/processed") / args.task
         splits = {p.stem: read_jsonl(p) for p in sorted(interim.glob("*.jsonl"))}
-        sentences = training_sentences(args.task, splits["train"])
+        kind = task_spec(params, args.task, args.params).kind
+        sentences = training_sentences(kind, splits["train"])
         log("tokenize", f"{args.task}: training SentencePiece ({cfg.model_type}, {cfg.vocab_size}) on {len(sentences)} train sentences")
         train_sentencepiece(sentences, out / "spm.model", cfg)
         tokenizer = Tokenizer(out / "spm.model")
         meta = {"task": args.task, "vocab_size": tokenizer.vocab_size, "sep_id": tokenizer.sep_id, "splits": {}}
         for name, examples in splits.items():
-            encoded = encode_split(tokenizer, args.task, examples)
+            encoded = encode_split(tokenizer, kind, examples)
             save_encoded(out / f"{name}.npz", encoded)
             meta["splits"][name] = {
                 "examples": len(encoded),

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from seqgen.config import TASKS, from_mapping, load_params, section
+from seqgen.config import from_mapping, load_params, section, task_section, task_spec
 from seqgen.paths import project_file
 from seqgen.stages.common import run_stage
 
@@ -41,12 +41,12 @@ def build_job(task: str, family: str, params: dict, root: Path = Path("."), stop
     from seqgen.training.trainer import RunConfig, TrainConfig, TrainingJob, file_md5
 
     fields = {"trainer": TrainConfig, "vae": VAEConfig, "gan": GANConfig}
-    spec = section(params, f"train.{task}.{family}")
-    family_params = FamilyParams(**{k: from_mapping(fields[k], v, f"train.{task}.{family}.{k}") for k, v in _checked(spec, family, task).items()})
+    spec = task_section(params, task, f"train.{family}")
+    family_params = FamilyParams(**{k: from_mapping(fields[k], v, f"tasks.{task}.train.{family}.{k}") for k, v in _checked(spec, family, task).items()})
     run = from_mapping(RunConfig, section(params, "train.run"), "train.run")
     data = root / "data" / "processed" / task
     tokenizer = Tokenizer(data / "spm.model")
-    model_cfg = from_mapping(ModelConfig, section(params, f"model.{task}"), f"model.{task}")
+    model_cfg = from_mapping(ModelConfig, task_section(params, task, "model"), f"tasks.{task}.model")
     model_cfg = dataclasses.replace(model_cfg, vocab_size=tokenizer.vocab_size)
     torch.manual_seed(run.seed)  # initial weights
     model = build_family_model(family, model_cfg, family_params.vae.latent if family == "vae" else None)
@@ -95,10 +95,10 @@ def _checked(spec: Any, family: str, task: str) -> dict:
     from seqgen.errors import ConfigError
 
     if not isinstance(spec, dict):
-        raise ConfigError(f"train.{task}.{family}: expected a mapping")
+        raise ConfigError(f"tasks.{task}.train.{family}: expected a mapping")
     allowed = {"mle": {"trainer"}, "vae": {"trainer", "vae"}, "gan": {"trainer", "gan"}}[family]
     if set(spec) != allowed:
-        raise ConfigError(f"train.{task}.{family}: expected exactly the keys {sorted(allowed)}, got {sorted(spec)}")
+        raise ConfigError(f"tasks.{task}.train.{family}: expected exactly the keys {sorted(allowed)}, got {sorted(spec)}")
     return spec
 
 
@@ -117,7 +117,8 @@ def train(task: str, family: str, params: dict, root: Path = Path("."), stop_aft
             from seqgen.tracking import git_state
 
             summary.update(git_state(root), profile=current(params), data_md5=fingerprint["data"], warm_start_md5=fingerprint.get("warm_start"))
-            save_model_dir(root / "models" / f"{task}-{family}", family, task, job.objective.model, trainer.final_state_dict(), model_cfg, tokenizer_path, summary)
+            save_model_dir(root / "models" / f"{task}-{family}", family, task, job.objective.model, trainer.final_state_dict(), model_cfg, tokenizer_path, summary,
+                           kind=task_spec(params, task).kind)
             trainer.cleanup()
         distributed.barrier()
     finally:
@@ -134,7 +135,7 @@ def log_training_run(task: str, family: str, params: dict, root: Path = Path("."
     from seqgen.tracking import stage_run
 
     name = f"{task}-{family}"
-    logged = {"model": params["model"][task], "train": {"run": params["train"]["run"], **params["train"][task][family]}}
+    logged = {"model": params["tasks"][task]["model"], "train": {"run": params["train"]["run"], **params["tasks"][task]["train"][family]}}
     with stage_run(f"train@{name}", task, params, logged, root):
         mlflow.set_tag("model", name)
         curves = root / "plots" / "train" / f"{name}.tsv"
@@ -153,7 +154,7 @@ def log_training_run(task: str, family: str, params: dict, root: Path = Path("."
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seqgen.stages.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("task", choices=TASKS)
+    parser.add_argument("task", help="which task (a name under `tasks:` in params.yaml)")
     parser.add_argument("family", choices=FAMILIES)
     parser.add_argument("--params", type=project_file, default=Path("params.yaml"), help="params file (default: %(default)s)")
     args = parser.parse_args(argv)

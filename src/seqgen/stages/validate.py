@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from seqgen.config import from_mapping, load_params, section
+from seqgen.config import from_mapping, load_params, task_section, task_spec
 from seqgen.errors import ValidationFailed
 from seqgen.io import write_json_atomic
 from seqgen.stages.common import log, run_stage, task_parser
@@ -22,9 +22,13 @@ def main(argv: list[str] | None = None) -> int:
         from seqgen.data.validation import ValidateConfig, failure_message, validate_task
 
         params = load_params(args.params)
-        cfg = from_mapping(ValidateConfig, section(params, f"validate.{args.task}"), f"validate.{args.task}")
+        cfg = from_mapping(ValidateConfig, task_section(params, args.task, "validate"), f"tasks.{args.task}.validate")
         report_path = Path("reports/validation") / f"{args.task}.json"
-        report = validate_task(args.task, cfg, Path("data/interim") / args.task, Path("reports/validation") / f"{args.task}_docs")
+        spec = task_spec(params, args.task, args.params)
+        data = task_section(params, args.task, "data", args.params)
+        languages = (data.get("source_lang"), data.get("target_lang")) if spec.kind == "translation" else None
+        report = validate_task(args.task, cfg, Path("data/interim") / args.task, Path("reports/validation") / f"{args.task}_docs",
+                               kind=spec.kind, languages=languages)
         write_json_atomic(report_path, report)
         if not report["success"]:
             raise ValidationFailed(failure_message(report) + f"\n(full report: {report_path})")
