@@ -15,20 +15,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from seqgen.runtime import machine as described
+
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    try:
-        bf16 = "AVX-512 BF16" if "avx512_bf16" in Path("/proc/cpuinfo").read_text() else "no AVX-512 BF16 (AVX2)"
-    except OSError:
-        bf16 = "CPU flags unknown"
-    return f"{cpu} ({bf16}), {os.cpu_count()} cores, {mem_gib:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return f"{described()}, {mem_gib:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def commit() -> str:

@@ -4,7 +4,7 @@ The DialogWAE protocol scores k sampled responses per context: recall = the best
 precision = the samples' mean. Hotter sampling raises recall and distinct-n and lowers precision; greedy
 decoding (T -> 0: k identical responses) is the other end. This script decodes the first --contexts validation
 contexts k times at each setting with the evaluate stage's own decoding and metrics and prints
-BLEU-P/R/F1 and distinct-1/2, so `evaluate.dialogue.temperature` / `top_p` are picked without the test set.
+BLEU-P/R/F1 and distinct-1/2, so `tasks.dialogue.evaluate.temperature` / `top_p` are picked without the test set.
 Uses the workspace's models/dialogue-<family> (default: mle). Run:
     . scripts/env.sh && python bench/tune_decoding.py --settings 1.0:0.9 0.7:0.9 0.5:1.0 --samples 10
 """

@@ -1,7 +1,7 @@
 """Tune the translation MLE recipe on the validation split only (issue 7).
 
-Each --variant overrides dotted keys of the profiled params (e.g. "model.translation.dropout=0.2" or
-"train.translation.mle.trainer.lr=0.002"; "" = the profile as it stands) and trains the MLE from scratch in
+Each --variant overrides dotted keys of the profiled params (e.g. "tasks.translation.model.dropout=0.2" or
+"tasks.translation.train.mle.trainer.lr=0.002"; "" = the profile as it stands) and trains the MLE from scratch in
 its own scratch root under bench/out/tune-translation/ (the workspace's models/ and dvc.lock are left alone).
 Training follows the train stage step for step (same batches, schedule and seeds; the validation passes,
 which do not touch the random state, are skipped), keeping a snapshot of the weights every steps/--snapshots

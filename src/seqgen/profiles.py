@@ -7,7 +7,7 @@ lock said 3). With the values in the file, dvc.lock, `dvc params diff`, `dvc exp
 show what trained each model; no stage depends on the table, so editing one task's row stales nothing.
 
 The table, `profiles` in params.yaml, has one row per knob (a dotted key) and one column per profile:
-`model.translation.encoder_layers: {default: 3, full: 6, tiny: 1}`. Every row names every profile, so any
+`tasks.translation.model.encoder_layers: {default: 3, full: 6, tiny: 1}`. Every row names every profile, so any
 profile can be written over any other and `seqgen profile default` always finds its way back.
 """
 
@@ -31,7 +31,7 @@ def table(params: dict[str, Any], path: Path = DEFAULT_PARAMS) -> dict[str, dict
     """The rows {dotted key: {profile: value}}, checked: every key exists in params, every row names the same profiles."""
     rows = params.get(TABLE)
     if not isinstance(rows, dict) or not rows:
-        raise ConfigError(f"{path}: no '{TABLE}' table (rows like `model.translation.dropout: {{default: 0.1, full: 0.3}}`)")
+        raise ConfigError(f"{path}: no '{TABLE}' table (rows like `tasks.translation.model.dropout: {{default: 0.1, full: 0.3}}`)")
     expected: list[str] | None = None
     for key, row in rows.items():
         if not isinstance(row, dict) or not row:

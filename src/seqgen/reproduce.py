@@ -228,14 +228,9 @@ def run_streaming(cmd: list[str], cwd: Path, env: dict[str, str], out: TextIO) -
 
 
 def machine() -> str:
-    """The CPU and whether it has AVX-512 BF16 (training then runs in bf16, and gives other bytes than fp32)."""
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        cpuinfo = ""
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "unknown CPU")
-    bf16 = "avx512_bf16" in cpuinfo or "amx_bf16" in cpuinfo  # as the trainer's precision: auto decides
-    return f"{cpu}, {os.cpu_count()} cores, {'AVX-512 BF16' if bf16 else 'no AVX-512 BF16'}"
+    from seqgen.runtime import machine as described
+
+    return described()
 
 
 def reproduce(spec: str, root: Path = Path("."), tolerance: dict[str, dict[str, float]] | None = None, keep: bool = False,

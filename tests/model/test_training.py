@@ -141,8 +141,8 @@ def test_leave_one_out_advantage_and_bigram_novelty():
     assert torch.equal(advantage[4:], torch.zeros(4))  # equally good siblings: nothing to learn
     assert bigram_novelty([[1, 2, 3], [1, 2, 4], [5], [6, 7, 6, 7]]) == [0.5, 0.5, 0.0, 1.0]
     with pytest.raises(ConfigError, match="samples_per_source"):
-        tiny = tiny_params("translation")["train"]["translation"]["gan"]["gan"]
-        from_mapping(GANConfig, dict(tiny, samples_per_source=0), "train.translation.gan.gan")
+        tiny = tiny_params("translation")["tasks"]["translation"]["train"]["gan"]["gan"]
+        from_mapping(GANConfig, dict(tiny, samples_per_source=0), "tasks.translation.train.gan.gan")
 
 
 def test_gan_keeps_the_best_checkpoint_by_validation_bleu(translation_ws):

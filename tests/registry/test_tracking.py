@@ -74,7 +74,7 @@ def test_lineage_is_the_train_stages_lock_entry_read_as_dvc_writes_it(tmp_path):
     (model / "model.pt").write_bytes(b"weights")
     lock = {"schema": "2.0", "stages": {"train-gan@translation": {
         "cmd": "python -m seqgen.stages.train translation gan",
-        "params": {"params.yaml": {"train.translation.gan": {"trainer": {"lr": 3e-05}}}},
+        "params": {"params.yaml": {"tasks.translation.train.gan": {"trainer": {"lr": 3e-05}}}},
         "outs": [{"path": "models/translation-gan", "md5": dvc_md5(model), "hash": "md5"}]}}}
     from ruamel.yaml import YAML
 
@@ -82,7 +82,7 @@ def test_lineage_is_the_train_stages_lock_entry_read_as_dvc_writes_it(tmp_path):
         YAML(typ="safe").dump(lock, handle)  # as DVC dumps it
     assert "3e-05" in (tmp_path / "dvc.lock").read_text()
     entry, why = train_lineage("translation", "gan", tmp_path)
-    assert why == "" and entry["params"]["params.yaml"]["train.translation.gan"]["trainer"]["lr"] == 3e-05
+    assert why == "" and entry["params"]["params.yaml"]["tasks.translation.train.gan"]["trainer"]["lr"] == 3e-05
     (model / "model.pt").write_bytes(b"other weights")  # trained outside dvc repro: the entry no longer describes it
     entry, why = train_lineage("translation", "gan", tmp_path)
     assert entry is None and "trained outside `dvc repro`" in why

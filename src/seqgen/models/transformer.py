@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqgen import runtime
 from seqgen.data.tokenization import BOS_ID, PAD_ID
 from seqgen.models.losses import smoothed_cross_entropy
 
@@ -60,13 +61,9 @@ class Dropout(nn.Module):
 
 
 def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool) -> Tensor:
-    """softmax(q k^T / sqrt(d), hiding masked keys) v, for (B, H, T, d) queries and (B, H, S, d) keys/values.
-
-    Training on CPU spells it out: there, SDPA's fused kernel has a slow backward and its math path upcasts
-    bf16 to fp32, while written out the two matmuls stay in the autocast dtype and only the softmax runs in
-    fp32 (bench/RESULTS.md). Elsewhere, and without gradients (decoding), SDPA's kernels are the faster ones.
-    """
-    if not (torch.is_grad_enabled() and q.device.type == "cpu"):
+    """softmax(q k^T / sqrt(d), hiding masked keys) v, for (B, H, T, d) queries and (B, H, S, d) keys/values:
+    written out where seqgen.runtime says so (training on CPU), else by SDPA."""
+    if not runtime.spelled_out_attention(q.device):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
     scores = (q * q.size(-1) ** -0.5) @ k.transpose(-2, -1)
     if causal:
