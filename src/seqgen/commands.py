@@ -118,13 +118,24 @@ def chat_command(args, read: Callable[[str], str] = input) -> int:
 
 
 def check_model_name(name: str | None) -> None:
-    """Registered names are <task>-<family> (the tasks params.yaml declares): anything else is refused before it
-    reaches a registry query."""
-    from seqgen.config import load_params, task_names
+    """Registered names are <task>-<family>: anything else is refused before it reaches a registry query. The tasks
+    are the ones params.yaml declares; where there is none (a registry used from another folder), any task name."""
+    import re
+
+    from seqgen.config import TASK_NAME, load_params, task_names
+    from seqgen.errors import ConfigError
     from seqgen.stages.train import FAMILIES
 
-    valid = [f"{task}-{family}" for task in task_names(load_params()) for family in FAMILIES]
-    if name is not None and name not in valid:
+    if name is None:
+        return
+    try:
+        tasks = task_names(load_params())
+    except ConfigError:
+        if not re.fullmatch(rf"{TASK_NAME.pattern}-({'|'.join(FAMILIES)})", name):
+            raise SeqgenError(f"{name!r} is not a seqgen model name: <task>-<family>, the family one of {', '.join(FAMILIES)}") from None
+        return
+    valid = [f"{task}-{family}" for task in tasks for family in FAMILIES]
+    if name not in valid:
         raise SeqgenError(f"{name!r} is not a seqgen model name; one of: {', '.join(valid)}")
 
 

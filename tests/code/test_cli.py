@@ -45,3 +45,14 @@ def test_registry_commands_refuse_names_that_are_not_models(args, capsys, tmp_pa
     assert main(["registry", *args]) == 1
     err = capsys.readouterr().err
     assert "is not a seqgen model name" in err or "expected a version number" in err
+
+
+def test_registry_names_are_checked_by_their_shape_where_there_is_no_params_file(tmp_path, monkeypatch):
+    from seqgen.commands import check_model_name
+    from seqgen.errors import SeqgenError
+
+    monkeypatch.chdir(tmp_path)
+    check_model_name("de_en-vae")  # another workspace's task: the registry may hold it
+    for bad in ("x' or name = 'y", "de_en-transformer", "../../etc-mle"):
+        with pytest.raises(SeqgenError, match="is not a seqgen model name: <task>-<family>"):
+            check_model_name(bad)
