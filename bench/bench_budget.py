@@ -40,7 +40,7 @@ def main() -> None:
     from seqgen.config import load_params, section, task_section, task_spec
     from seqgen.evaluation.evaluate import evaluate
     from seqgen.models.store import load_model_dir
-    from seqgen.stages.train import train
+    from seqgen.training.job import train
 
     params = load_params(PROJECT_ROOT / "params.yaml")
     trainer = task_section(params, TASK, f"train.{FAMILY}.trainer")

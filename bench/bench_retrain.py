@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the corpus-slice and repo-copy helpers of the test suite
 
 def bare_repro(sh, repo: Path) -> str:
     """The same stages as the flow with tasks=[translation], families=[mle]: the chain, then report alone."""
@@ -40,10 +39,10 @@ def main() -> None:
     argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    from helpers import make_dailydialog_slice, make_multi30k_slice, make_repo, sh
     from prefect.testing.utilities import prefect_test_harness
 
     from seqgen import profiles
+    from seqgen.sandbox import make_dailydialog_slice, make_multi30k_slice, make_repo, sh
 
     with tempfile.TemporaryDirectory(prefix="seqgen-bench-retrain-") as tmp:
         slices = Path(tmp) / "slices"
@@ -73,7 +72,7 @@ def main() -> None:
 
     overhead = (flow_build - bare_build) / max(1, ran)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(f"command: python bench/bench_retrain.py")
+    print("command: python bench/bench_retrain.py")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"date:    {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit: {commit}")
     print(f" bare dvc repro, {stages} stages:        {bare_build:6.1f} s")

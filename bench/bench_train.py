@@ -62,7 +62,7 @@ def main() -> None:
     print(f"glibc malloc settings from scripts/env.sh: {'on' if malloc else 'OFF'}; torch {torch.__version__}")
 
     from seqgen.config import load_params
-    from seqgen.stages.train import build_job
+    from seqgen.training.job import build_job
     from seqgen.training.trainer import Trainer
 
     params = load_params()

@@ -74,7 +74,7 @@ def validation_bleu(loaded, cfg, settings: list[str]) -> dict[str, float]:
 def run_variant(index: int, overrides: dict[str, str], args: argparse.Namespace) -> dict:
     """Train one variant and score its weight sets on validation; runs in a worker process."""
     from seqgen.models.store import LoadedModel
-    from seqgen.stages.train import build_job
+    from seqgen.training.job import build_job
     from seqgen.training.trainer import Trainer, average_state_dicts
 
     name = ",".join(f"{k}={v}" for k, v in overrides.items()) or "(profile)"

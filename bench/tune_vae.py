@@ -61,9 +61,9 @@ def main() -> None:
     from seqgen.evaluation.metrics import corpus_bleu, distinct_n, multi_sample_bleu, pairwise_bleu
     from seqgen.io import read_jsonl
     from seqgen.models.store import load_model_dir
-    from seqgen.stages.train import train
+    from seqgen.training.job import train
     from seqgen.training.batching import evaluation_batches
-    from seqgen.training.objectives import VAEObjective
+    from seqgen.families.vae import held_out_elbo
 
     task, family = args.task, args.family
     mle = args.mle or PROJECT_ROOT / "models" / f"{task}-mle"
@@ -88,8 +88,8 @@ def main() -> None:
             found = {"bleu": multi_sample_bleu(per_source, references)["bleu_f1"], "distinct_2": distinct_n([s for g in per_source for s in g], 2)}
         if loaded.family == "vae":
             loaded.model.eval()
-            v = VAEObjective(loaded.model, None).validate(evaluation_batches(valid, cfg.batch_tokens, loaded.seq2seq.cfg.max_len))
-            found.update(kl=v["valid_kl_per_sentence"], active=f"{v['valid_active_units']}/{v['latent']}", ppl_elbo=v["valid_ppl_elbo_bound"])
+            v = held_out_elbo(loaded.model, evaluation_batches(valid, cfg.batch_tokens, loaded.seq2seq.cfg.max_len))
+            found.update(kl=v["kl_per_sentence"], active=f"{v['active_units']}/{v['latent']}", ppl_elbo=v["ppl"])
         return found
 
     diversity = "pairwise" if task == "translation" else "distinct_2"

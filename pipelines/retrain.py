@@ -31,8 +31,9 @@ import yaml
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from seqgen import families as model_families
+
 PROJECT = Path(__file__).resolve().parents[1]
-FAMILIES = ("mle", "vae", "gan")
 DATA_STAGES = ("ingest", "validate")  # a failure here is the data's fault: never retried
 DEPLOYMENT = "scheduled-retrain"
 
@@ -77,7 +78,7 @@ def dvc(*args: str, project: Path = PROJECT, merge: bool = True) -> subprocess.C
 
 
 def selected(stage: str, tasks: list[str], families: list[str]) -> bool:
-    """Whether a stage belongs to the chosen tasks and model families (vae and gan need mle)."""
+    """Whether a stage belongs to the chosen tasks and model families (with the families they warm-start from)."""
     name, _, item = stage.partition("@")
     if not item:
         return name == "report"
@@ -86,7 +87,7 @@ def selected(stage: str, tasks: list[str], families: list[str]) -> bool:
         return False
     if name.startswith("train-"):
         family = name.removeprefix("train-")
-        return family in families or (family == "mle" and bool(families))
+        return family in families or any(model_families.get(chosen).warm_starts_from == family for chosen in families)
     return not family or family in families
 
 
@@ -184,15 +185,15 @@ def set_profile(profile: str, project: Path = PROJECT) -> None:
 
 
 @flow(name="retrain", log_prints=True)
-def retrain(tasks: list[str] | None = None, families: list[str] = list(FAMILIES), profile: str | None = None,
+def retrain(tasks: list[str] | None = None, families: list[str] = list(model_families.NAMES), profile: str | None = None,
             update: bool = True, push: bool = True) -> dict[str, Any]:
     """Bring in new data, rebuild what is stale for the chosen tasks (default: every declared one) x families, gate,
     report and push."""
     declared = list(declared_tasks())
     tasks = declared if tasks is None else tasks
-    bad = [t for t in tasks if t not in declared] + [f for f in families if f not in FAMILIES]
+    bad = [t for t in tasks if t not in declared] + [f for f in families if f not in model_families.NAMES]
     if bad:
-        raise ValueError(f"unknown task or family {bad}: params.yaml declares the tasks {declared}, the families are {FAMILIES}")
+        raise ValueError(f"unknown task or family {bad}: params.yaml declares the tasks {declared}, the families are {model_families.NAMES}")
     if profile:
         set_profile(profile)
     if update:

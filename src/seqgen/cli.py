@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from seqgen import __version__
+from seqgen import __version__, families
 from seqgen.paths import project_file
 
 STAGES = {
@@ -60,7 +60,7 @@ def add_orchestration_commands(commands) -> None:
                                   "DAG order, the promotion gate, a report artifact, and `dvc push --run-cache` (pipelines/retrain.py). Without "
                                   "PREFECT_API_URL a temporary Prefect server starts and stops by itself.")
     retrain.add_argument("--tasks", nargs="+", help=f"tasks to rebuild (default: all; {declared_tasks()})")
-    retrain.add_argument("--families", nargs="+", choices=("mle", "vae", "gan"), default=["mle", "vae", "gan"], help="model families (default: all)")
+    retrain.add_argument("--families", nargs="+", choices=families.NAMES, default=list(families.NAMES), help="model families (default: all)")
     retrain.add_argument("--profile", help="profile to write into params.yaml first, as `seqgen profile` does (default: keep)")
     retrain.add_argument("--no-update", action="store_true", help="skip `dvc update` of the data imports")
     retrain.add_argument("--no-push", action="store_true", help="skip `dvc push --run-cache` to the DVC remote at the end")

@@ -124,7 +124,7 @@ def check_model_name(name: str | None) -> None:
 
     from seqgen.config import TASK_NAME, load_params, task_names
     from seqgen.errors import ConfigError
-    from seqgen.stages.train import FAMILIES
+    from seqgen.families import NAMES as FAMILIES
 
     if name is None:
         return
@@ -170,7 +170,7 @@ def promote_by_hand(name: str, version: str, force: bool, params_path: Path) -> 
     from seqgen.config import from_mapping, load_params, task_section
     from seqgen.registry.gate import GateConfig
     from seqgen.registry.register import gate, registry_lock, test_data_version
-    from seqgen.stages.register import reevaluator
+    from seqgen.registry.register import reevaluator
 
     if not str(version).isdigit():
         raise SeqgenError(f"version {version!r}: expected a version number")

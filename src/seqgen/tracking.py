@@ -201,3 +201,42 @@ def stage_run(stage: str, task: str, params: dict, logged_params: dict | None = 
             for start in range(0, len(items), 100):  # MLflow accepts at most 100 params per batch
                 mlflow.log_params(dict(items[start : start + 100]))
         yield run
+
+
+def log_training_run(task: str, family: str, params: dict, root: Path = Path(".")) -> None:
+    """A finished train stage in MLflow: its params, the per-step curves from plots/train, the training summary."""
+    import csv
+
+    import mlflow
+
+    name = f"{task}-{family}"
+    logged = {"model": params["tasks"][task]["model"], "train": {"run": params["train"]["run"], **params["tasks"][task]["train"][family]}}
+    with stage_run(f"train@{name}", task, params, logged, root):
+        mlflow.set_tag("model", name)
+        curves = root / "plots" / "train" / f"{name}.tsv"
+        rows = list(csv.DictReader(curves.open(encoding="utf-8"), delimiter="\t")) if curves.is_file() else []
+        history = [
+            mlflow.entities.Metric(key, float(value), 0, int(row["step"]))
+            for row in rows for key, value in row.items() if key != "step" and value not in ("", None)
+        ]
+        client, run_id = mlflow.MlflowClient(), mlflow.active_run().info.run_id
+        for start in range(0, len(history), 1000):  # MLflow takes at most 1000 metrics per batch
+            client.log_batch(run_id, metrics=history[start : start + 1000])
+        for artifact in (curves, root / "models" / name / "training.json"):
+            if artifact.is_file():
+                mlflow.log_artifact(str(artifact))
+
+
+def log_evaluation_run(task: str, family: str, params: dict, metrics: dict, root: Path = Path(".")) -> None:
+    """An evaluate stage in MLflow: decoding params, every numeric metric (per test set too), the samples."""
+    import mlflow
+
+    from seqgen.config import task_spec
+
+    name = f"{task}-{family}"
+    with stage_run(f"evaluate@{name}", task, params, {"evaluate": params["tasks"][task]["evaluate"]}, root):
+        mlflow.set_tag("model", name)
+        for dataset, numbers in metrics_by_dataset(task_spec(params, task), metrics, root):  # each number names the test set it was measured on
+            mlflow.log_metrics(numbers, dataset=dataset)
+        mlflow.log_artifact(str(root / "metrics" / f"{name}.json"))
+        mlflow.log_artifact(str(root / "reports" / "samples" / f"{name}.jsonl"))

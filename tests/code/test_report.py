@@ -1,6 +1,7 @@
 import json
 
-from seqgen.stages import report
+from seqgen import report
+from seqgen.stages import report as report_stage
 
 
 def test_report_renders_png_charts_and_logs_them_to_mlflow(tmp_path, monkeypatch):
@@ -13,7 +14,7 @@ def test_report_renders_png_charts_and_logs_them_to_mlflow(tmp_path, monkeypatch
     (tmp_path / "plots" / "train" / "translation-mle.tsv").write_text(
         "step\tloss\tvalid_ppl\n25\t6.1\t\n50\t5.2\t\n50\t\t40.5\n"
     )
-    assert report.main([]) == 0
+    assert report_stage.main([]) == 0
     for png in ("metrics.png", "train-translation-mle.png"):
         data = (tmp_path / "plots" / "png" / png).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000

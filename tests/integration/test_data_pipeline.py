@@ -9,16 +9,13 @@ problem, and that nothing downstream (data/processed, the lock entries of later 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from helpers import read_gz_lines, read_zip_lines, sh, write_gz_lines, write_zip_lines, zip_member
+from helpers import read_gz_lines, read_zip_lines, sh, write_gz_lines, write_zip_lines
 
 pytestmark = pytest.mark.integration
 # The data stages only (and what they depend on): training on slices is the model tests' business.

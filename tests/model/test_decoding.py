@@ -15,7 +15,7 @@ from seqgen.decoding import beam_search, generate
 from seqgen.evaluation.evaluate import EvaluateConfig, decode, encode_sources, evaluate, perplexity
 from seqgen.io import read_jsonl
 from seqgen.models.store import load_model_dir
-from seqgen.stages.train import train
+from seqgen.training.job import train
 
 TRANSLATION_KEYS = {"bleu", "chrf", "ppl", "bleu_signature", "test_2016_flickr", "test_2017_flickr"}
 DIALOGUE_KEYS = {"bleu", "bleu_precision", "bleu_recall", "bleu_f1", "bleu_f1_nltk34", "distinct_1", "distinct_2", "ppl"}

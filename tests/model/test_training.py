@@ -13,13 +13,13 @@ import torch
 
 from tiny import tiny_params
 from seqgen.config import from_mapping
-from seqgen.data.tokenization import PAD_ID, Tokenizer
+from seqgen.data.tokenization import Tokenizer
 from seqgen.decoding import generate
 from seqgen.errors import ConfigError
 from seqgen.models.store import load_model_dir
-from seqgen.stages.train import build_job, train
+from seqgen.training.job import build_job, train
 from seqgen.training.batching import evaluation_batches
-from seqgen.training.objectives import GANConfig, bigram_novelty, leave_one_out_advantage
+from seqgen.families.gan import GANConfig, bigram_novelty, leave_one_out_advantage
 from seqgen.training.trainer import Trainer
 
 
@@ -227,7 +227,7 @@ DDP_SCRIPT = """
 import sys, torch
 sys.path[:0] = {paths!r}
 from tiny import tiny_params
-from seqgen.stages.train import train
+from seqgen.training.job import train
 params = tiny_params("translation", steps=8)
 params["train"]["run"]["threads"] = 1
 train("translation", "mle", params, root=__import__("pathlib").Path({root!r}))

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from seqgen.inference import TURN_SEPARATOR, Generator, InputError, check_inputs, split_turns
-from seqgen.stages.train import train
+from seqgen.training.job import train
 from tiny import tiny_params
 
 

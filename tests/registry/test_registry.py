@@ -32,7 +32,7 @@ def train_and_evaluate(root: Path, steps: int, seed: int, into: Path) -> dict:
     """A tiny MLE model (more steps: better) and its real test metrics, kept in `into`."""
     from seqgen.evaluation.evaluate import EvaluateConfig, evaluate
     from seqgen.models.store import load_model_dir
-    from seqgen.stages.train import train
+    from seqgen.training.job import train
 
     params = tiny_params("translation", steps=steps)
     params["train"]["run"]["seed"] = seed
@@ -79,7 +79,7 @@ def project(tmp_path_factory, raw_slices):
 
 
 def register(project, model: str, **metric_overrides) -> dict:
-    from seqgen.stages.register import register as register_stage
+    from seqgen.registry.register import register_and_gate as register_stage
 
     root, models, params = project
     path, metrics = models[model]

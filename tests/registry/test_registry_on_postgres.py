@@ -10,8 +10,8 @@ import sys
 from seqgen.evaluation.evaluate import EvaluateConfig, evaluate
 from seqgen.inference import DECODING_FILE, Generator
 from seqgen.models.store import load_model_dir
-from seqgen.stages.register import register
-from seqgen.stages.train import train
+from seqgen.registry.register import register_and_gate as register
+from seqgen.training.job import train
 from helpers import task_spec_of
 from tiny import TINY_EVALUATE, tiny_params
 

@@ -9,8 +9,8 @@ import shutil
 import yaml
 
 from helpers import PROJECT_ROOT
-from seqgen.stages.evaluate import log_evaluation_run
-from seqgen.stages.train import log_training_run
+from seqgen.tracking import log_evaluation_run
+from seqgen.tracking import log_training_run
 from seqgen.tracking import configure, default_uri, project_root
 from tiny import tiny_params
 

@@ -160,3 +160,18 @@ def ingest(spec: TaskSpec, cfg: TranslationDataConfig | DialogueDataConfig, raw_
     write_json_atomic(report, stats)
     return stats
 
+
+
+def ingest_task(task: str, params: dict, root: Path = Path("."), raw_dir: Path | None = None, params_path: Path | None = None) -> dict:
+    """The ingest stage's work: tasks.<task>'s corpus (raw_dir, or its DVC import) -> data/interim/<task>/ and
+    reports/ingest/<task>.json; returns the report."""
+    from seqgen.config import DEFAULT_PARAMS, task_section, task_spec
+    from seqgen.console import log
+
+    spec = task_spec(params, task, params_path or DEFAULT_PARAMS)
+    cfg = data_config(spec, task_section(params, task, "data", params_path or DEFAULT_PARAMS))
+    stats = ingest(spec, cfg, raw_dir or root / spec.corpus.path, root / "data/interim" / task, root / "reports/ingest" / f"{task}.json")
+    log("ingest", f"{task}: rows {stats['rows']}")
+    log("ingest", f"{task}: {stats['eval_examples_found_in_train']} valid/test examples also in train; "
+                  f"dropped from train: {stats['train_examples_dropped_as_leaked']}")
+    return stats

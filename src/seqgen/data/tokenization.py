@@ -168,3 +168,45 @@ def training_sentences(kind: str, train: list[dict]) -> list[str]:
             seen.setdefault(text, None)
         seen.setdefault(e["target"], None)
     return list(seen)
+
+
+def require_validated(report_path: Path) -> None:
+    """Refuse to tokenize data that did not pass validation (defence beyond DVC's stage order)."""
+    import json
+
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{report_path}: no validation report; run the validate stage first") from None
+    if not report.get("success"):
+        raise DataError(f"{report_path}: the data failed validation; fix it before tokenizing")
+
+
+def tokenize_task(task: str, params: dict, root: Path = Path("."), params_path: Path | None = None) -> dict:
+    """The tokenize stage's work: SentencePiece on data/interim/<task>/train, every split encoded to
+    data/processed/<task>/<split>.npz, and meta.json (returned)."""
+    from seqgen.config import DEFAULT_PARAMS, from_mapping, task_section, task_spec
+    from seqgen.console import log
+    from seqgen.io import read_jsonl, write_json_atomic
+
+    cfg = from_mapping(TokenizeConfig, task_section(params, task, "tokenize"), f"tasks.{task}.tokenize")
+    require_validated(root / "reports/validation" / f"{task}.json")
+    interim, out = root / "data/interim" / task, root / "data/processed" / task
+    splits = {p.stem: read_jsonl(p) for p in sorted(interim.glob("*.jsonl"))}
+    kind = task_spec(params, task, params_path or DEFAULT_PARAMS).kind
+    sentences = training_sentences(kind, splits["train"])
+    log("tokenize", f"{task}: training SentencePiece ({cfg.model_type}, {cfg.vocab_size}) on {len(sentences)} train sentences")
+    train_sentencepiece(sentences, out / "spm.model", cfg)
+    tokenizer = Tokenizer(out / "spm.model")
+    meta = {"task": task, "vocab_size": tokenizer.vocab_size, "sep_id": tokenizer.sep_id, "splits": {}}
+    for name, examples in splits.items():
+        encoded = encode_split(tokenizer, kind, examples)
+        save_encoded(out / f"{name}.npz", encoded)
+        meta["splits"][name] = {
+            "examples": len(encoded),
+            "source_tokens": int(encoded.source_lengths().sum()),
+            "target_tokens": int(encoded.target_lengths().sum()),
+        }
+        log("tokenize", f"{task}/{name}: {meta['splits'][name]}")
+    write_json_atomic(out / "meta.json", meta)
+    return meta

@@ -246,3 +246,25 @@ def failure_message(report: dict[str, Any]) -> str:
             for row in e.get("sample_rows", []):
                 lines.append(f"      {row['id']}: source={row['source']!r} target={row['target']!r}")
     return "\n".join(lines)
+
+
+def validate_and_report(task: str, params: dict, root: Path = Path("."), params_path: Path | None = None) -> dict[str, Any]:
+    """The validate stage's work: the suite over data/interim/<task>, reports/validation/<task>.json and its Data
+    Docs; a ValidationFailed naming each failed expectation when any fails."""
+    from seqgen.config import DEFAULT_PARAMS, from_mapping, task_section, task_spec
+    from seqgen.console import log
+    from seqgen.errors import ValidationFailed
+    from seqgen.io import write_json_atomic
+
+    cfg = from_mapping(ValidateConfig, task_section(params, task, "validate"), f"tasks.{task}.validate")
+    report_path = root / "reports/validation" / f"{task}.json"
+    spec = task_spec(params, task, params_path or DEFAULT_PARAMS)
+    data = task_section(params, task, "data", params_path or DEFAULT_PARAMS)
+    languages = (data.get("source_lang"), data.get("target_lang")) if spec.kind == "translation" else None
+    report = validate_task(task, cfg, root / "data/interim" / task, root / "reports/validation" / f"{task}_docs", kind=spec.kind, languages=languages)
+    write_json_atomic(report_path, report)
+    if not report["success"]:
+        raise ValidationFailed(failure_message(report) + f"\n(full report: {report_path})")
+    checks = sum(len(s["expectations"]) for s in report["splits"].values())
+    log("validate", f"{task}: {checks} expectations passed on splits {', '.join(report['splits'])}")
+    return report

@@ -66,7 +66,7 @@ def decode(loaded: LoadedModel, sources: list[list[int]], cfg: EvaluateConfig, *
     with runtime.inference(device, cfg.precision):
         for chosen, src in _batches(sources, cfg.batch_tokens):
             src = src.to(device)  # batches are built on the CPU; the model may live on a GPU
-            extra = loaded.model.decoder_extra(src, sample=sample) if loaded.family == "vae" else None
+            extra = loaded.behaviour.decoder_extra(loaded.model, src, sample)
             if beam and beam > 1 and not sample:
                 ids, _ = beam_search(loaded.seq2seq, src, max_len, beam=beam, alpha=cfg.length_penalty, extra=extra)
             elif sample:
@@ -81,17 +81,11 @@ def decode(loaded: LoadedModel, sources: list[list[int]], cfg: EvaluateConfig, *
 
 
 def perplexity(loaded: LoadedModel, split_path: Path, batch_tokens: int) -> dict[str, float]:
-    """Teacher-forced test perplexity; for the VAE exp(-ELBO/tokens), an upper bound on it, and how much
-    the VAE uses its latent: KL per sentence and active units (posterior means that vary across inputs)."""
-    from seqgen.training.objectives import MLEObjective, VAEObjective
-
+    """Teacher-forced test perplexity and the family's own held-out measures (the VAE: exp(-ELBO/tokens), an
+    upper bound on it, with the KL per sentence and the active units of its latent)."""
     batches = evaluation_batches(load_encoded(split_path), batch_tokens, loaded.seq2seq.cfg.max_len)
     loaded.model.eval()
-    if loaded.family == "vae":
-        found = VAEObjective(loaded.model, None).validate(batches)
-        return {"ppl": found["valid_ppl_elbo_bound"], "kl_per_sentence": found["valid_kl_per_sentence"],
-                "active_units": found["valid_active_units"], "latent": found["latent"]}
-    return {"ppl": MLEObjective(loaded.model).validate(batches)["valid_ppl"]}
+    return loaded.behaviour.held_out(loaded.model, batches)
 
 
 def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateConfig, *, test_sets: dict[str, str]) -> tuple[dict[str, Any], list[dict]]:
@@ -132,6 +126,23 @@ def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateC
     primary = metrics[next(iter(test_sets))]
     metrics.update({k: primary[k] for k in primary if k not in ("examples", "chrf_signature")})
     metrics.update(perplexity(loaded, processed / "test.npz", cfg.batch_tokens))
-    metrics["ppl_kind"] = "ELBO upper bound (one posterior sample)" if loaded.family == "vae" else "teacher-forced"
-    metrics["decoding"] = {"beam": cfg.beam, "length_penalty": cfg.length_penalty, "vae_z": "prior mean" if loaded.family == "vae" else None}
+    metrics["ppl_kind"] = loaded.behaviour.ppl_kind
+    metrics["decoding"] = {"beam": cfg.beam, "length_penalty": cfg.length_penalty, "vae_z": loaded.behaviour.decoding_note()}
     return metrics, samples
+
+
+def evaluate_model(task: str, family: str, params: dict, root: Path = Path(".")) -> dict[str, Any]:
+    """The evaluate stage's work: score models/<task>-<family> on its task's test sets, write
+    metrics/<task>-<family>.json and reports/samples/<task>-<family>.jsonl; returns the metrics."""
+    from seqgen.config import from_mapping, section, task_section, task_spec
+    from seqgen.io import write_json_atomic, write_jsonl_atomic
+    from seqgen.models.store import load_model_dir
+
+    cfg = from_mapping(EvaluateConfig, task_section(params, task, "evaluate"), f"tasks.{task}.evaluate")
+    torch.set_num_threads(section(params, "train.run.threads"))
+    name = f"{task}-{family}"
+    loaded = load_model_dir(root / "models" / name)
+    metrics, samples = evaluate(loaded, root / "data/interim" / task, root / "data/processed" / task, cfg, test_sets=task_spec(params, task).test_sets)
+    write_json_atomic(root / "metrics" / f"{name}.json", metrics)
+    write_jsonl_atomic(root / "reports/samples" / f"{name}.jsonl", samples)
+    return metrics

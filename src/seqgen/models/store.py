@@ -12,18 +12,10 @@ from typing import Any
 
 import torch
 
+from seqgen import families
 from seqgen.errors import DataError
 from seqgen.io import atomic_path, write_json_atomic
 from seqgen.models.transformer import ModelConfig, Seq2Seq
-
-
-def build_family_model(family: str, model_cfg: ModelConfig, latent: int | None) -> torch.nn.Module:
-    seq2seq = Seq2Seq(model_cfg)
-    if family == "vae":
-        from seqgen.models.vae import CVAE
-
-        return CVAE(seq2seq, latent)
-    return seq2seq
 
 
 def save_model_dir(out: Path, family: str, task: str, model: torch.nn.Module, state: dict, model_cfg: ModelConfig,
@@ -34,7 +26,7 @@ def save_model_dir(out: Path, family: str, task: str, model: torch.nn.Module, st
         # name is random, which made identical weights give different model.pt bytes.
         torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, handle)
     shutil.copyfile(tokenizer_path, out / "tokenizer.model")
-    config = {"task": task, "kind": kind, "family": family, "model": dataclasses.asdict(model_cfg), "latent": getattr(model, "latent", None)}
+    config = {"task": task, "kind": kind, "family": family, "model": dataclasses.asdict(model_cfg), **families.get(family).saved(model)}
     write_json_atomic(out / "config.json", config)
     write_json_atomic(out / "training.json", extra)
 
@@ -43,7 +35,7 @@ def save_model_dir(out: Path, family: str, task: str, model: torch.nn.Module, st
 class LoadedModel:
     task: str
     family: str
-    model: torch.nn.Module  # Seq2Seq, or CVAE for the vae family
+    model: torch.nn.Module  # the family's network (families.get(family).build)
     config: dict[str, Any]
     tokenizer_path: Path
 
@@ -53,8 +45,13 @@ class LoadedModel:
         return self.config.get("kind", "dialogue" if self.task == "dialogue" else "translation")
 
     @property
+    def behaviour(self):
+        """The model's family (seqgen.families): how it decodes and what its perplexity is."""
+        return families.get(self.family)
+
+    @property
     def seq2seq(self) -> Seq2Seq:
-        return self.model.seq2seq if self.family == "vae" else self.model
+        return self.behaviour.seq2seq(self.model)
 
 
 def load_model_dir(path: Path, map_location: str = "cpu") -> LoadedModel:
@@ -64,7 +61,7 @@ def load_model_dir(path: Path, map_location: str = "cpu") -> LoadedModel:
     except FileNotFoundError:
         raise DataError(f"{path}: no config.json (is this a trained model folder?)") from None
     model_cfg = ModelConfig(**config["model"])
-    model = build_family_model(config["family"], model_cfg, config.get("latent"))
+    model = families.get(config["family"]).rebuild(model_cfg, config)
     state = torch.load(path / "model.pt", map_location=map_location, weights_only=True)
     model.load_state_dict(state)
     model.eval()

@@ -9,35 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqgen.data.tokenization import BOS_ID, PAD_ID, UNK_ID
 from seqgen.models.transformer import Seq2Seq
-
-
-@dataclasses.dataclass(frozen=True)
-class VAEConfig:
-    latent: int  # size of z
-    kl_anneal: Literal["linear", "cyclical", "none"]
-    anneal_steps: int  # linear: steps to reach full KL weight; cyclical: length of one cycle
-    cycle_ratio: float  # cyclical: share of each cycle spent raising the weight from 0 to 1
-    free_bits: float  # nats per latent dimension that the KL term does not penalise
-    word_dropout: float  # probability of replacing a decoder input token by <unk>
-    bow_weight: float  # weight of the bag-of-words loss
-
-
-def kl_weight(cfg: VAEConfig, step: int) -> float:
-    """beta(step): linear warm-up, or the cyclical schedule of Fu et al. (2019)."""
-    if cfg.kl_anneal == "none":
-        return 1.0
-    if cfg.kl_anneal == "linear":
-        return min(1.0, step / max(1, cfg.anneal_steps))
-    within = (step % cfg.anneal_steps) / cfg.anneal_steps
-    return min(1.0, within / cfg.cycle_ratio)
 
 
 def pooled(states: Tensor, mask: Tensor) -> Tensor:

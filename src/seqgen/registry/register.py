@@ -308,3 +308,56 @@ def describe(name: str | None = None) -> list[dict[str, Any]]:
                 "gate": tags.get("gate.decision"), "reason": tags.get("gate.reason"),
             })
     return rows
+
+
+def reevaluator(task: str, params: dict, root: Path):
+    """evaluate() of a registered version on the current test data (when the champion was measured on other data)."""
+
+    def reevaluate(version) -> dict[str, Any]:
+        import mlflow
+
+        from seqgen.config import from_mapping, task_section, task_spec
+        from seqgen.console import log
+        from seqgen.evaluation.evaluate import EvaluateConfig, evaluate
+        from seqgen.models.store import load_model_dir
+
+        log("register", f"re-evaluating champion version {version.version} on the current test data")
+        cfg = from_mapping(EvaluateConfig, task_section(params, task, "evaluate"), f"tasks.{task}.evaluate")
+        with tempfile.TemporaryDirectory(prefix="seqgen-champion-") as tmp:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{version.name}/{version.version}", dst_path=tmp))
+            metrics, _ = evaluate(load_model_dir(local / "artifacts" / "model"), root / "data/interim" / task, root / "data/processed" / task, cfg,
+                                  test_sets=task_spec(params, task).test_sets)
+        return metrics
+
+    return reevaluate
+
+
+def register_and_gate(task: str, family: str, params: dict, root: Path = Path(".")) -> dict[str, Any]:
+    """The register stage's work: register models/<task>-<family> as a challenger, run the gate, export the
+    version to models/mlflow/<task>-<family>; returns the decision record (also written as JSON)."""
+    import mlflow
+
+    from seqgen.config import from_mapping, task_section
+    from seqgen.console import log
+    from seqgen.io import write_json_atomic
+    from seqgen.tracking import configure
+
+    name = f"{task}-{family}"
+    gate_cfg = from_mapping(GateConfig, task_section(params, task, "registry"), f"tasks.{task}.registry")
+    metrics_path = root / "metrics" / f"{name}.json"
+    try:
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RegistryError(f"{metrics_path}: missing (run evaluate@{name} first)") from None
+    decoding = task_section(params, task, "evaluate")
+    interim = root / "data" / "interim" / task
+    configure(root)
+    with registry_lock(root):
+        version = log_version(name, task, root / "models" / name, metrics, decoding, params, interim, root)
+        mlflow.MlflowClient().set_registered_model_alias(name, CHALLENGER, version.version)
+        result = gate(name, version.version, gate_cfg, test_data_version(interim), reevaluator(task, params, root), root)
+    export_version(name, version.version, root / "models" / "mlflow" / name)
+    record = result.as_dict()
+    write_json_atomic(root / "reports" / "promotion" / f"{name}.json", record)
+    log("register", f"{name} version {version.version}: {result.decision.reason}; champion: {result.champion_after}")
+    return record

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 from seqgen.config import DEFAULT_PARAMS
+from seqgen.console import log  # noqa: F401 (the stages' progress lines)
 from seqgen.errors import SeqgenError
 from seqgen.paths import project_file
 
@@ -30,7 +30,3 @@ def run_stage(name: str, body: Callable[[], None]) -> int:
         return 1
     print(f"[{name}] done in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0
-
-
-def log(name: str, message: str) -> None:
-    print(f"[{name}] {message}", file=sys.stderr, flush=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from seqgen.config import load_params, task_section, task_spec
-from seqgen.data.ingest import data_config, ingest
-from seqgen.stages.common import log, run_stage, task_parser
+from seqgen.config import load_params
+from seqgen.stages.common import run_stage, task_parser
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = task_parser("python -m seqgen.stages.ingest", __doc__)
@@ -15,17 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> None:
-        params = load_params(args.params)
-        spec = task_spec(params, args.task, args.params)
-        cfg = data_config(spec, task_section(params, args.task, "data", args.params))
-        raw_dir = args.raw_dir or Path(spec.corpus.path)
-        stats = ingest(spec, cfg, raw_dir, Path("data/interim") / args.task, Path("reports/ingest") / f"{args.task}.json")
-        log("ingest", f"{args.task}: rows {stats['rows']}")
-        log(
-            "ingest",
-            f"{args.task}: {stats['eval_examples_found_in_train']} valid/test examples also in train; "
-            f"dropped from train: {stats['train_examples_dropped_as_leaked']}",
-        )
+        from seqgen.data.ingest import ingest_task
+
+        ingest_task(args.task, load_params(args.params), raw_dir=args.raw_dir, params_path=args.params)
 
     return run_stage(f"ingest@{args.task}", body)
 

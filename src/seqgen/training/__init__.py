@@ -1,1 +1,2 @@
-"""Training: token-bucketed batches, the family objectives and the one trainer loop they share."""
+"""Training: token-bucketed batches, the one trainer loop every family's objective
+(seqgen.families) shares, and job.py, which composes a run from params."""

@@ -95,10 +95,10 @@ def file_md5(path: Path) -> str:
 
 @dataclasses.dataclass
 class TrainingJob:
-    """Everything one run needs; the stage builds it from params and the data on disk."""
+    """Everything one run needs; training/job.py builds it from params and the data on disk."""
 
     name: str  # e.g. translation-mle
-    objective: Any  # an objective from seqgen.training.objectives
+    objective: Any  # a family's objective (seqgen.families; the interface: mle.MLEObjective)
     train: EncodedSplit
     valid: EncodedSplit
     cfg: TrainConfig

@@ -1,7 +1,6 @@
-"""What each model family optimises. The trainer owns the loop; an objective turns a batch into a loss.
-
-`loss(batch, step)` returns (summed loss, normaliser, metrics): the trainer divides by the normaliser
-summed over all processes, so one process and K data-parallel processes compute the same gradient.
+"""The gan family: the seq2seq generator, warm-started from the task's mle model, trained against a
+discriminator (models/gan.py) by REINFORCE on its samples, with teacher-forced MLE steps in between
+(SeqGAN/BR-CSGAN style; the reward can mix in sentence BLEU and a novelty term). Decodes like the mle family.
 """
 
 from __future__ import annotations
@@ -17,95 +16,12 @@ from torch import Tensor, nn
 
 from seqgen.data.tokenization import BOS_ID, EOS_ID, PAD_ID
 from seqgen.decoding import generate
+from seqgen.families.base import Family
+from seqgen.families.mle import MLEObjective
 from seqgen.models.gan import Discriminator, DiscriminatorConfig
-from seqgen.models.transformer import Seq2Seq
-from seqgen.models.vae import CVAE, VAEConfig, active_units, kl_weight
+from seqgen.models.transformer import ModelConfig, Seq2Seq
 from seqgen.training.batching import Batch
 from seqgen.training.distributed import allreduce_grads, allreduce_sum
-
-
-class MLEObjective:
-    family = "mle"
-
-    def __init__(self, model: Seq2Seq):
-        self.model = model
-
-    @property
-    def generator(self) -> Seq2Seq:
-        return self.model
-
-    def decoder_extra(self, src: Tensor) -> Tensor | None:
-        return None
-
-    def pre_step(self, batch: Batch, step: int) -> dict[str, float]:
-        return {}
-
-    def loss(self, batch: Batch, step: int) -> tuple[Tensor, int, dict[str, float]]:
-        smoothed, nll, tokens = self.model(batch.src, batch.tgt_in, batch.tgt_out)
-        return smoothed, int(tokens), {"nll": float(nll)}
-
-    @torch.no_grad()
-    def validate(self, batches: list[Batch]) -> dict[str, float]:
-        nll = tokens = 0.0
-        for batch in batches:
-            _, n, t = self.model(batch.src, batch.tgt_in, batch.tgt_out)
-            nll, tokens = nll + float(n), tokens + int(t)
-        nll, tokens = allreduce_sum(nll), allreduce_sum(tokens)
-        return {"valid_ppl": math.exp(min(50.0, nll / max(1, tokens)))}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
-
-
-class VAEObjective(MLEObjective):
-    family = "vae"
-
-    def __init__(self, model: CVAE, cfg: VAEConfig):
-        self.model, self.cfg = model, cfg
-
-    @property
-    def generator(self) -> Seq2Seq:
-        return self.model.seq2seq
-
-    def decoder_extra(self, src: Tensor) -> Tensor | None:
-        return self.model.decoder_extra(src, sample=False)
-
-    def loss(self, batch: Batch, step: int) -> tuple[Tensor, int, dict[str, float]]:
-        out = self.model(batch.src, batch.tgt_in, batch.tgt_out, word_dropout=self.cfg.word_dropout)
-        beta = kl_weight(self.cfg, step)
-        # Free bits: per dimension, KL below the floor (averaged over the batch) is not penalised.
-        kl_dims = out.kl.mean(dim=0)
-        kl_penalised = torch.clamp(kl_dims, min=self.cfg.free_bits).sum() * out.kl.size(0)
-        total = out.recon + beta * kl_penalised + self.cfg.bow_weight * out.bow
-        metrics = {
-            "nll": float(out.nll),
-            "kl": float(out.kl.detach().sum(dim=1).mean()),
-            "beta": beta,
-            "bow": float(out.bow.detach()) / max(1, int(out.tokens)),
-            "active_units": active_units(out.mu_q),
-        }
-        return total, int(out.tokens), metrics
-
-    @torch.no_grad()
-    def validate(self, batches: list[Batch]) -> dict[str, float]:
-        nll = kl = tokens = sentences = 0.0
-        means = []
-        for batch in batches:
-            out = self.model(batch.src, batch.tgt_in, batch.tgt_out)
-            nll, kl, tokens = nll + float(out.nll), kl + float(out.kl.sum()), tokens + int(out.tokens)
-            sentences += batch.size
-            means.append(out.mu_q)
-        nll, kl, tokens, sentences = (allreduce_sum(v) for v in (nll, kl, tokens, sentences))
-        return {
-            # exp(-ELBO / tokens) with one posterior sample: an upper bound on the true perplexity.
-            "valid_ppl_elbo_bound": math.exp(min(50.0, (nll + kl) / max(1, tokens))),
-            "valid_kl_per_sentence": kl / max(1, sentences),
-            "valid_active_units": active_units(torch.cat(means)),
-            "latent": self.model.latent,
-        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,3 +185,16 @@ class GANObjective(MLEObjective):
         self.discriminator.load_state_dict(state["discriminator"])
         self.d_optimizer.load_state_dict(state["d_optimizer"])
         self.baseline = None if state["baseline"] is None else float(state["baseline"])
+
+
+class GAN(Family):
+    name = "gan"
+    settings = {"gan": GANConfig}
+    warm_starts_from = "mle"
+
+    def objective(self, model: nn.Module, model_cfg: ModelConfig, settings: dict[str, Any]) -> GANObjective:
+        cfg = settings["gan"]
+        return GANObjective(model, Discriminator(cfg.discriminator, model_cfg.vocab_size, model_cfg.max_len), cfg)
+
+
+FAMILY = GAN()
