@@ -1,6 +1,8 @@
 """Bring your own corpus: a third task, German to English from TSV files (built from the real Multi30k slices),
-declared in params.yaml and imported with `dvc import-url`, runs the whole DAG on the tiny profile and registers,
-with no code edited and the two built-in tasks left as they were."""
+declared in params.yaml and imported with `dvc import-url`, gets every stage of the DAG, runs its chain to a
+registered champion on the tiny profile, with no code edited and the two built-in tasks left as they were. (The
+families are the same code for every task: the vae and gan stages of a task are tests/model's and the built-in
+tasks'; here they only have to exist.)"""
 
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ def declare_task(repo: Path) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def test_a_de_en_task_from_tsv_files_runs_the_whole_dag_and_registers(built_repo, raw_slices, tmp_path):
+def test_a_de_en_task_from_tsv_files_gets_the_whole_dag_and_registers_a_champion(built_repo, raw_slices, tmp_path):
     repo = copy_workspace(built_repo, tmp_path / "w")
     write_tsv_corpus(raw_slices / "multi30k", tmp_path / "w" / "corpora" / "de-en-tsv")
     sh("dvc", "import-url", "-q", "../../../corpora/de-en-tsv", TASK, cwd=repo / "data" / "raw")
@@ -54,7 +56,9 @@ def test_a_de_en_task_from_tsv_files_runs_the_whole_dag_and_registers(built_repo
     assert f"ingest@{TASK}" in status and "ingest@translation" not in status and "tokenize@dialogue" not in status
     assert set(status) - set(before) <= {s for s in status if TASK in s or s.startswith(("train-", "evaluate@", "register@", "report"))}
 
-    sh("dvc", "repro", *[f"register@{TASK}-{family}" for family in ("mle", "vae", "gan")], cwd=repo)
+    for family in ("mle", "vae", "gan"):
+        assert {f"train-{family}@{TASK}", f"evaluate@{TASK}-{family}", f"register@{TASK}-{family}"} <= set(status)
+    sh("dvc", "repro", f"register@{TASK}-mle", cwd=repo)
 
     report = json.loads((repo / "reports" / "ingest" / f"{TASK}.json").read_text())
     assert report["rows"]["test"] == report["cut_from_train"]["records"]["test"] == 40  # 10% of the 400 train pairs
@@ -64,9 +68,8 @@ def test_a_de_en_task_from_tsv_files_runs_the_whole_dag_and_registers(built_repo
     assert all(set(e) == {"id", "source", "target"} and e["source"] in german for e in train)  # German on the source side
     model_config = json.loads((repo / "models" / f"{TASK}-mle" / "config.json").read_text())
     assert model_config["task"] == TASK and model_config["kind"] == "translation"
-    for family in ("mle", "vae", "gan"):
-        metrics = json.loads((repo / "metrics" / f"{TASK}-{family}.json").read_text())
-        assert metrics["task"] == TASK and set(metrics["test"]) >= {"bleu", "chrf"} and metrics["test"]["examples"] == 40
+    metrics = json.loads((repo / "metrics" / f"{TASK}-mle.json").read_text())
+    assert metrics["task"] == TASK and set(metrics["test"]) >= {"bleu", "chrf"} and metrics["test"]["examples"] == 40
     shown = sh("seqgen", "registry", "show", f"{TASK}-mle", cwd=repo).stdout
     assert f"{TASK}-mle" in shown and "champion" in shown
     translated = sh("seqgen", "translate", "--model", f"models:/{TASK}-mle@champion", "Ein Mann fährt Fahrrad.", cwd=repo, merge=False)

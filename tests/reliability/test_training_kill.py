@@ -2,7 +2,7 @@
 uninterrupted run, bit for bit.
 
 In a temporary copy of the project on slices of the real corpora, with the tiny profile made a little
-longer so the kills land at three different checkpoints.
+longer so the kills land at two different checkpoints, an early and a late one.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from seqgen import profiles
 
 pytestmark = pytest.mark.integration
 STAGE = "train-mle@translation"
-STEPS, CHECKPOINT_EVERY = 240, 40
+STEPS, CHECKPOINT_EVERY = 160, 40
 
 
 def md5(path: Path) -> str:
@@ -67,7 +67,7 @@ def reference(workspace, tmp_path_factory) -> dict[str, str]:
     return {"first": {p.name: md5(p) for p in (repo / "models" / "translation-mle").iterdir() if p.name != "training.json"}}
 
 
-@pytest.mark.parametrize("kill_after", [40, 120, 200])
+@pytest.mark.parametrize("kill_after", [40, 120])
 def test_sigkill_then_dvc_repro_resumes_to_identical_weights(workspace, reference, tmp_path, kill_after):
     repo = fresh_copy(workspace, tmp_path / "ws")  # this stage has never completed here, as after a real crash
     checkpoint = repo / ".checkpoints" / "translation-mle" / "checkpoint.pt"
