@@ -84,7 +84,6 @@ def length_penalty(length: Tensor, alpha: float) -> Tensor:
     return ((5.0 + length.float()) / 6.0) ** alpha
 
 
-@torch.no_grad()
 def beam_search(model: Seq2Seq, src: Tensor, max_len: int, beam: int = 5, alpha: float = 0.6,
                 extra: Tensor | None = None) -> tuple[list[list[int]], Tensor]:
     """Beam search batched across sentences and beams: every step is one model call on the B*K rows of
@@ -94,6 +93,17 @@ def beam_search(model: Seq2Seq, src: Tensor, max_len: int, beam: int = 5, alpha:
     Returns the best hypothesis per sentence (by log-probability / length penalty) and its summed
     log-probability. A finished beam keeps its score and can only be extended by padding.
     """
+    outputs, scores = beam_search_n_best(model, src, max_len, beam=beam, alpha=alpha, extra=extra, n_best=1)
+    return [best[0] for best in outputs], scores[:, 0]
+
+
+@torch.no_grad()
+def beam_search_n_best(model: Seq2Seq, src: Tensor, max_len: int, beam: int = 5, alpha: float = 0.6,
+                       extra: Tensor | None = None, n_best: int = 1) -> tuple[list[list[list[int]]], Tensor]:
+    """beam_search's n_best (<= beam) best hypotheses per sentence, best first, with their summed
+    log-probabilities (batch, n_best). Finished hypotheses rank before any beam the length limit cut off."""
+    if not 1 <= n_best <= beam:
+        raise ValueError(f"n_best must be between 1 and the beam size {beam}, got {n_best}")
     was_training = model.training
     model.eval()
     batch, device = src.size(0), src.device
@@ -108,20 +118,27 @@ def beam_search(model: Seq2Seq, src: Tensor, max_len: int, beam: int = 5, alpha:
     finished = torch.zeros(batch * beam, dtype=torch.bool, device=device)
     lengths = torch.zeros(batch * beam, dtype=torch.long, device=device)
     active = torch.arange(batch, device=device)  # original index of each sentence still searching
-    outputs: list[list[int]] = [[] for _ in range(batch)]
-    best_scores = torch.zeros(batch, device=device)
+    outputs: list[list[list[int]]] = [[] for _ in range(batch)]
+    best_scores = torch.zeros(batch, n_best, device=device)
     pad_continuation = torch.full((beam,), float("-inf"), device=device)
     pad_continuation[0] = 0.0
 
     def settle(sentences: Tensor) -> None:
-        """Record the best beam of the given (active-position) sentences."""
+        """Record the n_best best beams of the given (active-position) sentences."""
         normalised = (scores[sentences] / length_penalty(lengths.view(-1, beam)[sentences], alpha))
-        pick = normalised.argmax(dim=-1)
-        for position, k in zip(sentences.tolist(), pick.tolist()):
-            ids = history[position * beam + k].tolist()
-            ids = ids[: ids.index(EOS_ID)] if EOS_ID in ids else ids
-            outputs[int(active[position])] = [t for t in ids if t != PAD_ID]
-            best_scores[active[position]] = scores[position, k]
+        if n_best == 1:
+            picks = normalised.argmax(dim=-1, keepdim=True)
+        else:  # unfinished beams (cut off by the length limit) after every finished one
+            unfinished = ~finished.view(-1, beam)[sentences]
+            picks = torch.where(unfinished, normalised - 1e9, normalised).topk(n_best, dim=-1).indices
+        for position, ks in zip(sentences.tolist(), picks.tolist()):
+            best = []
+            for k in ks:
+                ids = history[position * beam + k].tolist()
+                ids = ids[: ids.index(EOS_ID)] if EOS_ID in ids else ids
+                best.append([t for t in ids if t != PAD_ID])
+            outputs[int(active[position])] = best
+            best_scores[active[position]] = scores[position, ks]
 
     for _ in range(limit):
         n = active.numel()

@@ -45,8 +45,9 @@ class Family:
         """The training objective: what turns a batch into a loss (the interface: mle.MLEObjective)."""
         raise NotImplementedError
 
-    def decoder_extra(self, model: nn.Module, src: Tensor, sample: bool) -> Tensor | None:
-        """What the decoder adds to its inputs (the VAE's latent; `sample`: a draw rather than the mean), or None."""
+    def decoder_extra(self, model: nn.Module, src: Tensor, sample: bool, prior_scale: float = 1.0) -> Tensor | None:
+        """What the decoder adds to its inputs (the VAE's latent; `sample`: a draw rather than the mean, its spread
+        times prior_scale), or None."""
         return None
 
     def held_out(self, model: nn.Module, batches: list) -> dict[str, float]:

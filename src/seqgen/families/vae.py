@@ -117,8 +117,8 @@ class VAE(Family):
     def objective(self, model: nn.Module, model_cfg: ModelConfig, settings: dict[str, Any]) -> VAEObjective:
         return VAEObjective(model, settings["vae"])
 
-    def decoder_extra(self, model: nn.Module, src: Tensor, sample: bool) -> Tensor | None:
-        return model.decoder_extra(src, sample=sample)
+    def decoder_extra(self, model: nn.Module, src: Tensor, sample: bool, prior_scale: float = 1.0) -> Tensor | None:
+        return model.decoder_extra(src, sample=sample, prior_scale=prior_scale)
 
     def held_out(self, model: nn.Module, batches: list) -> dict[str, float]:
         return held_out_elbo(model, batches)

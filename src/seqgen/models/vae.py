@@ -73,14 +73,15 @@ class CVAE(nn.Module):
         bow = -(bow_logp.gather(1, tgt_out) * real).sum()
         return VAEOutput(recon, nll, tokens, gaussian_kl(mu_q, logvar_q, mu_p, logvar_p), bow, mu_q.detach())
 
-    def decoder_extra(self, src: Tensor, sample: bool, generator: torch.Generator | None = None) -> Tensor:
-        """The z projection for generation: prior mean (deterministic) or a prior sample (diverse)."""
+    def decoder_extra(self, src: Tensor, sample: bool, generator: torch.Generator | None = None, prior_scale: float = 1.0) -> Tensor:
+        """The z projection for generation: prior mean (deterministic) or a prior sample (diverse),
+        z = mu + prior_scale * sigma * eps (prior_scale > 1 widens the draw: more diverse, less faithful)."""
         memory, mask = self.seq2seq.encode(src)
         mu, logvar = self.prior_params(memory, mask)
         z = mu
         if sample:
             noise = torch.randn(mu.shape, generator=generator, device=mu.device)
-            z = mu + noise * (0.5 * logvar).exp()
+            z = mu + noise * (prior_scale * (0.5 * logvar).exp())
         return self.z_to_decoder(z.to(memory.dtype))
 
 
