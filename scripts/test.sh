@@ -27,6 +27,17 @@ if ! command -v sshd >/dev/null && [ ! -x /usr/sbin/sshd ]; then
     echo "[test] sshd is not installed and cannot be installed here: the SSH remote test will skip"
   fi
 fi
+# The web page test (tests/registry/test_web.py) drives a real headless browser: Debian's chromium and its chromedriver.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[test] installing chromium and chromium-driver (Debian) for the web page test"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; } \
+      || echo "[test] could not install chromium: the web page test will skip"
+  else
+    echo "[test] chromium/chromedriver are not installed and cannot be installed here: the web page test will skip"
+  fi
+fi
 source "$here/env.sh"
 cd "$SEQGEN_ROOT"
 exec python -m pytest "$@"

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_reproduce_command(commands)
     add_model_commands(commands)
     add_orchestration_commands(commands)
+    add_web_command(commands)
     return parser
 
 
@@ -114,12 +115,66 @@ def add_model_commands(commands) -> None:
     translate.add_argument("--input", help="file with one sentence per line, - for stdin")
     translate.add_argument("--model", default="models:/translation-gan@champion",
                            help="MLflow model URI or a trained model folder (default: %(default)s)")
+    add_decoding_flags(translate)
     chat = commands.add_parser("chat", help="talk to a registered dialogue model (a REPL)",
                                description="Type a line, get a response; the last turns are the context. "
                                "/reset forgets the context; /quit, an empty line or Ctrl-D ends.")
     chat.add_argument("--model", default="models:/dialogue-gan@champion",
                       help="MLflow model URI or a trained model folder (default: %(default)s)")
     chat.add_argument("--turns", type=int, default=3, help="context turns kept (default: %(default)s)")
+    add_decoding_flags(chat)
+
+
+def add_decoding_flags(command) -> None:
+    """The request params of a registered model (seqgen.inference.PARAMS); unset: the model's own defaults
+    (params.yaml tasks.<task>.serve when it was registered)."""
+    group = command.add_argument_group("decoding (default: the model's own, from tasks.<task>.serve in params.yaml)")
+    group.add_argument("--num-outputs", type=int, metavar="N", help="outputs per input, 1-20 (beam: the N best; printed as N lines and an empty line)")
+    group.add_argument("--sample", action="store_true", help="sample tokens instead of the model's default decoding (same as --strategy sample)")
+    group.add_argument("--strategy", choices=("beam", "greedy", "sample"), help="beam search, greedy, or token sampling")
+    group.add_argument("--beam", type=int, help="beam size, 1-16")
+    group.add_argument("--temperature", type=float, help="sampling temperature, above 0 (lower: safer, higher: more varied)")
+    group.add_argument("--top-k", type=int, help="sampling: keep the k most likely tokens (0: all)")
+    group.add_argument("--top-p", type=float, help="sampling: nucleus mass in (0, 1]")
+    group.add_argument("--latent", choices=("mean", "sample"), help="VAE: decode from the prior mean, or a prior draw for each output")
+    group.add_argument("--prior-scale", type=float, help="VAE, --latent sample: widen (>1) or narrow (<1) the prior draw")
+    group.add_argument("--seed", type=int, help="seed of the draws: the same seed gives the same outputs")
+
+
+def add_web_command(commands) -> None:
+    web = commands.add_parser(
+        "web", help="a web page for trying one task's mle, vae and gan champions side by side (Gradio)",
+        description="Serve a page where you type a sentence (translation) or a turn (dialogue) and see each family's "
+        "champion answer with several alternatives, in one column per family, with the same decoding settings. "
+        "A family with no champion shows why; a bad setting shows its error message. Needs no MLflow server (the "
+        "store: MLFLOW_TRACKING_URI, default the project's mlflow.db). Local only: no share link, no analytics. "
+        "Ctrl-C stops it.",
+        epilog="examples: seqgen web --task translation; "
+        "seqgen web --task dialogue --model mle=models/dialogue-mle --port 8080")
+    web.add_argument("--task", required=True, help=f"whose models to serve: {declared_tasks()}")
+    web.add_argument("--model", action="append", default=[], metavar="FAMILY=URI", dest="models",
+                     help=f"serve this model for FAMILY ({', '.join(families.NAMES)}) instead of its champion "
+                     "models:/<task>-<family>@champion: an MLflow model URI or a trained model folder "
+                     "(e.g. mle=models/translation-mle); repeat for several families")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s; 0.0.0.0: every interface)")
+    web.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
+
+
+def web_command(args) -> int:
+    from seqgen.config import load_params, task_spec
+    from seqgen.errors import SeqgenError
+
+    overrides = {}
+    for item in args.models:
+        family, _, uri = item.partition("=")
+        if family not in families.NAMES or not uri:
+            raise SeqgenError(f"--model {item!r}: expected FAMILY=URI with FAMILY one of {', '.join(families.NAMES)}")
+        overrides[family] = uri
+    kind = task_spec(load_params(), args.task).kind
+    from seqgen.web import serve
+
+    serve(args.task, kind, overrides, args.host, args.port)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             from seqgen.commands import orchestration_command
 
             return orchestration_command(args)
+        if args.command == "web":
+            return web_command(args)
         from seqgen.commands import chat_command, translate_command
 
         return translate_command(args) if args.command == "translate" else chat_command(args)

@@ -10,10 +10,14 @@ from typing import Callable, Iterable
 from seqgen.errors import SeqgenError
 
 
-def load_predictor(uri: str) -> Callable[[list[str]], list[str]]:
-    """A function from input strings to outputs: a trained model folder, or any MLflow model URI
-    (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/...), loaded from exactly that place."""
-    from seqgen.inference import InputError
+Predictor = Callable[..., list[list[str]]]  # (texts, params=None) -> for each text, its outputs
+
+
+def load_predictor(uri: str) -> Predictor:
+    """A function from input strings (and optional request params, seqgen.inference.PARAMS) to each input's outputs:
+    a trained model folder, or any MLflow model URI (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/...), loaded
+    from exactly that place. Bad input or params raise a SeqgenError naming them."""
+    from seqgen.inference import InputError, check_request
 
     folder = Path(uri)
     if folder.is_dir() and (folder / "config.json").is_file():
@@ -21,9 +25,9 @@ def load_predictor(uri: str) -> Callable[[list[str]], list[str]]:
 
         generator = Generator(folder)
 
-        def predict_local(texts: list[str]) -> list[str]:
+        def predict_local(texts: list[str], params: dict | None = None) -> list[list[str]]:
             try:
-                return generator(texts)
+                return generator(texts, params)
             except InputError as err:
                 raise SeqgenError(str(err)) from None
 
@@ -44,13 +48,26 @@ def load_predictor(uri: str) -> Callable[[list[str]], list[str]]:
                     "a team shares one registry through an MLflow tracking server: MLFLOW_TRACKING_URI)")
         raise SeqgenError(f"cannot load model {uri!r}: {str(err).splitlines()[0]}{hint}") from None
 
-    def predict(texts: list[str]) -> list[str]:
+    def predict(texts: list[str], params: dict | None = None) -> list[list[str]]:
         try:
-            return list(model.predict(texts))
-        except MlflowException as err:
+            check_request(params)  # MLflow drops a param its schema does not name, with only a warning: refuse it here
+            return [list(outputs) for outputs in model.predict(texts, params=params or None)]
+        except (InputError, MlflowException) as err:
             raise SeqgenError(str(err).splitlines()[0]) from None
 
     return predict
+
+
+def request_params(args) -> dict:
+    """The request params that the decoding flags of `seqgen translate` / `seqgen chat` name (unset flags: the
+    model's defaults)."""
+    params = {name: getattr(args, name) for name in ("num_outputs", "beam", "temperature", "top_k", "top_p", "latent", "prior_scale", "seed")
+              if getattr(args, name, None) is not None}
+    if getattr(args, "sample", False):
+        params["strategy"] = "sample"
+    if getattr(args, "strategy", None):
+        params["strategy"] = args.strategy
+    return params
 
 
 def _lines(args) -> Iterable[str]:
@@ -69,22 +86,30 @@ def _lines(args) -> Iterable[str]:
 
 
 def translate_command(args) -> int:
-    """One translation per input line, in order; an empty input line gives an empty output line."""
-    from seqgen.inference import MAX_BATCH
+    """One translation per input line, in order; an empty input line gives an empty output line. With
+    --num-outputs N > 1, each input's N outputs are printed as N lines followed by an empty line."""
+    from seqgen.inference import check_request
 
+    params = request_params(args)
+    try:
+        check_request(params)
+    except ValueError as err:
+        raise SeqgenError(str(err)) from None
     predict = load_predictor(args.model)
     batch: list[str] = []
+    several = params.get("num_outputs", 1) > 1
 
     def flush() -> None:
         texts = [t for t in batch if t.strip()]
-        outputs = iter(predict(texts)) if texts else iter(())
+        outputs = iter(predict(texts, params)) if texts else iter(())
         for text in batch:
-            print(next(outputs) if text.strip() else "", flush=True)
+            group = next(outputs) if text.strip() else [""]
+            print("\n".join(group) + ("\n" if several else ""), flush=True)
         batch.clear()
 
     for line in _lines(args):
         batch.append(line)
-        if len(batch) >= min(MAX_BATCH, 64) or args.input == "-":  # stdin: answer each line as it comes
+        if len(batch) >= 64 or args.input == "-":  # stdin: answer each line as it comes
             flush()
     flush()
     return 0
@@ -93,8 +118,15 @@ def translate_command(args) -> int:
 def chat_command(args, read: Callable[[str], str] = input) -> int:
     from seqgen.inference import TURN_SEPARATOR
 
+    from seqgen.inference import check_request
+
     if args.turns < 1:
         raise SeqgenError("--turns must be at least 1")
+    params = request_params(args)
+    try:
+        check_request(params)
+    except ValueError as err:
+        raise SeqgenError(str(err)) from None
     predict = load_predictor(args.model)
     history: list[str] = []
     interactive = sys.stdin.isatty()
@@ -111,9 +143,13 @@ def chat_command(args, read: Callable[[str], str] = input) -> int:
             history.clear()
             continue
         history = (history + [line])[-args.turns:]
-        reply = predict([f" {TURN_SEPARATOR} ".join(history)])[0]
-        history = (history + [reply])[-args.turns:]
-        print(f"bot> {reply}" if interactive else reply, flush=True)
+        replies = predict([f" {TURN_SEPARATOR} ".join(history)], params)[0]
+        history = (history + [replies[0]])[-args.turns:]  # the conversation goes on from the first
+        for i, reply in enumerate(replies):
+            prefix = "bot> " if i == 0 else f"  {i + 1}> "
+            print(f"{prefix}{reply}" if interactive else reply, flush=True)
+        if len(replies) > 1 and not interactive:
+            print(flush=True)
     return 0
 
 

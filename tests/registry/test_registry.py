@@ -113,6 +113,14 @@ def test_bad_then_good_model_first_is_promoted_with_lineage_tags(project):
     assert float(version.tags["metric.bleu"]) == pytest.approx(models["bad"][1]["bleu"])
     report = json.loads((root / "reports/promotion/translation-mle.json").read_text())
     assert report["promoted"] and report["champion_after"] == "1"
+    # Its model card: the version's description and a report, naming its data, decoding, metrics, samples, limits.
+    card = version.description
+    assert card == (root / "reports/cards/translation-mle.md").read_text()
+    for part in ("## Trained on", version.tags["dvc_md5:data/raw/multi30k"], "## How it decodes", f"| bleu | {models['bad'][1]['bleu']:.4g} |",
+                 "## Sample outputs", "## Limitations", "image captions"):
+        assert part in card, part
+    samples = card.split("## Sample outputs")[1].split("## Limitations")[0]
+    assert samples.count("<br>") >= 6  # three validation inputs, three sampled alternatives each
 
 
 def test_better_challenger_is_promoted(project):
@@ -164,6 +172,7 @@ def test_champion_in_a_fresh_process_translates_like_the_model_in_process(projec
     folder = shutil.copytree(models["good"][0], tmp_path / "model")
     (folder / DECODING_FILE).write_text(json.dumps(params["tasks"]["translation"]["evaluate"]))  # as registered
     expected = Generator(folder)(SENTENCES)
+    assert [len(outputs) for outputs in expected] == [1, 1]  # the default: one output per input
     code = ("import json, sys, mlflow; m = mlflow.pyfunc.load_model('models:/translation-mle@champion'); "
             "print(json.dumps(m.predict(json.loads(sys.argv[1]))))")
     out = subprocess.run([sys.executable, "-c", code, json.dumps(SENTENCES)], cwd=root, capture_output=True, text=True, timeout=300)
@@ -188,6 +197,15 @@ def test_pyfunc_rejects_bad_input_with_clear_errors(project, caplog):
     with caplog.at_level("WARNING"):
         assert len(model.predict([long_input])) == 1
     assert "truncated" in caplog.text
+    # Params: the signature declares them, with the model's defaults; out-of-range values name the param.
+    assert {p.name for p in model.metadata.get_params_schema().params} >= {"num_outputs", "strategy", "temperature", "top_p", "latent", "seed"}
+    three = model.predict(SENTENCES, params={"num_outputs": 3, "strategy": "sample", "seed": 5})
+    assert [len(outputs) for outputs in three] == [3, 3]
+    assert three == model.predict(SENTENCES, params={"num_outputs": 3, "strategy": "sample", "seed": 5})
+    for params, message in (({"num_outputs": 0}, "param num_outputs"), ({"num_outputs": 21}, "param num_outputs"),
+                            ({"temperature": 0.0}, "param temperature"), ({"top_p": 1.5}, "param top_p"), ({"num_outputs": "many"}, "num_outputs")):
+        with pytest.raises(MlflowException, match=message):
+            model.predict(SENTENCES, params=params)
 
 
 def test_rollback_restores_the_previous_champion(project):
@@ -336,6 +354,12 @@ def test_mlflow_models_serve_answers_translations_and_client_errors(project):
         assert post(json.dumps({"inputs": SENTENCES}).encode()) == (200, {"predictions": expected})
         frame = {"dataframe_split": {"columns": ["text"], "data": [[SENTENCES[0]]]}}
         assert post(json.dumps(frame).encode()) == (200, {"predictions": expected[:1]})
+        request = {"num_outputs": 3, "strategy": "sample", "temperature": 0.8, "seed": 11}
+        sampled = mlflow.pyfunc.load_model("models:/translation-mle@champion").predict(SENTENCES, params=request)
+        assert post(json.dumps({"inputs": SENTENCES, "params": request}).encode()) == (200, {"predictions": sampled})
+        for params, message in (({"num_outputs": 0}, "param num_outputs"), ({"temperature": -1}, "param temperature"), ({"top_p": 0}, "param top_p")):
+            status, answer = post(json.dumps({"inputs": SENTENCES, "params": params}).encode())
+            assert status == 400 and message in answer.get("message", ""), (params, status, answer)
         fuzz_rest_endpoint(post, server.pid)
         for body, message in ((json.dumps({"inputs": [""]}).encode(), "empty string"), (json.dumps({"dataframe_split": {"columns": ["wrong"], "data": [["a"]]}}).encode(), "expected one column 'text'"),
                               (b"not json", ""), (json.dumps({"inputs": ["x" * 6000]}).encode(), "limit")):
@@ -385,7 +409,8 @@ def test_pyfunc_fuzzed_with_random_text_answers_or_refuses_cleanly(project):
         except MlflowException as err:
             assert "input" in str(err)
             return
-        assert isinstance(outputs, list) and len(outputs) == len(texts) and all(isinstance(o, str) for o in outputs)
+        assert isinstance(outputs, list) and len(outputs) == len(texts)
+        assert all(isinstance(group, list) and len(group) == 1 and isinstance(group[0], str) for group in outputs)
 
     answers_or_refuses()
 

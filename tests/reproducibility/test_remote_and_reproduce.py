@@ -186,7 +186,7 @@ def test_a_second_clone_pulls_data_models_metrics_plots_and_serves_them_without_
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps({"inputs": [SENTENCE]}).encode(),
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:
-            assert json.loads(response.read())["predictions"] == [expected.rstrip("\n")]
+            assert json.loads(response.read())["predictions"] == [[expected.rstrip("\n")]]  # one input, its one output
     finally:
         stop(server)
 
@@ -403,4 +403,4 @@ def test_a_consumer_with_only_the_models_requirements_loads_the_champion_and_tra
     consumer = subprocess.run([str(venv / "bin" / "python"), "-c", program, str(champion)], cwd=tmp_path, capture_output=True, text=True,
                               timeout=300, env=dict(clean, PATH=f"{venv / 'bin'}{os.pathsep}{clean['PATH']}"))
     assert consumer.returncode == 0, consumer.stderr[-3000:]
-    assert json.loads(consumer.stdout.strip().splitlines()[-1]) == [origin["champion_says"]]
+    assert json.loads(consumer.stdout.strip().splitlines()[-1]) == [[origin["champion_says"]]]

@@ -2,20 +2,27 @@
 pickled object, and runs it at load time. The weights, tokenizer and configs come in as the artifact
 "model" (a copy of models/<task>-<family>/ plus decoding.json).
 
-predict: a list of strings, or a DataFrame with one column `text`, in; a list of strings out (one
-translation or response per input). Dialogue inputs join their context turns with " __eou__ ".
-Bad input raises an MlflowException with INVALID_PARAMETER_VALUE, which `mlflow models serve`
-answers with HTTP 400. The rules are in seqgen.inference.
+predict: a list of strings, or a DataFrame with one column `text`, in, with optional params (the model's
+ParamSchema: num_outputs, strategy, beam, temperature, top_k, top_p, latent, prior_scale, seed); out, for each
+input, a list of num_outputs strings (best first for beam search). Dialogue inputs join their context turns with
+" __eou__ ". Over REST: {"inputs": [...], "params": {"num_outputs": 3, "strategy": "sample"}} ->
+{"predictions": [[...], ...]}. Bad input or a bad param value raises an MlflowException with
+INVALID_PARAMETER_VALUE, which `mlflow models serve` answers with HTTP 400. The rules are in seqgen.inference.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
-import mlflow
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-from mlflow.pyfunc import PythonModel
+# MLflow asks every PythonModel for predict type hints; this model's signature is written at registration
+# instead (with its ParamSchema), so the advice is not its consumer's to act on.
+warnings.filterwarnings("ignore", message=".*type hint", category=UserWarning)
+
+import mlflow  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE  # noqa: E402
+from mlflow.pyfunc import PythonModel  # noqa: E402
 
 INPUT_COLUMN = "text"
 
@@ -26,11 +33,11 @@ class SeqgenModel(PythonModel):
 
         self.generator = Generator(Path(context.artifacts["model"]))
 
-    def predict(self, context, model_input, params=None) -> list[str]:
+    def predict(self, context, model_input, params=None):
         from seqgen.inference import InputError
 
         try:
-            return self.generator(to_texts(model_input))
+            return self.generator(to_texts(model_input), params)
         except InputError as err:
             raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from None
 

@@ -37,6 +37,7 @@ EXAMPLES = {  # an input example per kind of task
     "dialogue": ["Hi, how are you today? __eou__ Fine, thanks. And you?"]}
 CHALLENGER, CHAMPION = "challenger", "champion"
 METRIC_TAG = "metric."
+SERVING_TAG = "serving"  # the version's default request params (JSON): new defaults make a new version
 
 
 class RegistryError(SeqgenError):
@@ -100,14 +101,16 @@ def _client():
     return mlflow.MlflowClient()
 
 
-def find_version(name: str, md5: str):
-    """The registered version of `name` holding exactly these model files, if any."""
+def find_version(name: str, md5: str, serving: str | None = None):
+    """The registered version of `name` holding exactly these model files (and, given `serving`, answering with
+    these default params: its `serving` tag), if any."""
     from mlflow.exceptions import MlflowException
 
     try:
         versions = _client().search_model_versions(f"name = '{name}' and tag.model_md5 = '{md5}'")
     except MlflowException:
         return None
+    versions = [v for v in versions if serving is None or v.tags.get(SERVING_TAG) == serving]
     return min(versions, key=lambda v: int(v.version)) if versions else None
 
 
@@ -121,21 +124,36 @@ def model_requirements() -> list[str]:
     return [f"{dist}=={version(dist).split('+')[0]}" for dist in ("torch", "sentencepiece", "sacrebleu", "numpy", "pandas", "pyyaml", "mlflow-skinny")]
 
 
+def param_schema(serving):
+    """The MLflow ParamSchema of a registered model: seqgen.inference.PARAMS, each defaulting to the model's
+    serving default (a seqgen.inference.Request)."""
+    from mlflow.types import ParamSchema, ParamSpec
+
+    from seqgen.inference import PARAMS
+
+    defaults = dataclasses.asdict(serving)
+    return ParamSchema([ParamSpec(name, kind, defaults[name]) for name, (kind, _, _) in PARAMS.items()])
+
+
 def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], decoding: dict[str, Any], params: dict,
-                interim: Path, root: Path = Path(".")):
+                interim: Path, root: Path = Path("."), serving=None):
     """Log the model as a pyfunc (models-from-code, carrying seqgen's code) and register it as a new version of
     `name`, tagged with its lineage, metrics and test data version; returns the version (an existing one for the
     same files)."""
     import mlflow
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
+    from mlflow.types import ColSpec, DataType, Schema
+    from mlflow.types.schema import Array
 
     from seqgen.config import task_spec
+    from seqgen.inference import SERVING_FILE, Request
     from seqgen.tracking import lineage_tags, metrics_by_dataset, stage_run, train_lineage
 
     spec = task_spec(params, task)
+    serving = serving or Request(beam=decoding.get("beam", 5))
     md5 = model_md5(model_dir)
-    existing = find_version(name, md5)
+    serving_tag = json.dumps(dataclasses.asdict(serving), sort_keys=True)
+    existing = find_version(name, md5, serving_tag)
     lineage, missing = train_lineage(task, name.split("-", 1)[1], root)
     if existing is not None:  # the same files: refresh the metrics (e.g. after a change in decoding) and lineage, keep the version
         for key, value in numeric_metrics(metrics).items():
@@ -143,20 +161,24 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
         if lineage:  # these very files come again from this commit's lineage: record that one (commit, data and lock entry agree)
             for key, value in {**lineage_tags(task, params, root), LINEAGE_TAG: json.dumps(lineage, sort_keys=True)}.items():
                 _client().set_model_version_tag(name, existing.version, key, value)
-        return _client().get_model_version(name, existing.version)
-    tags = {**lineage_tags(task, params, root), "model_md5": md5, "test_data_version": test_data_version(interim),
+        return _client().get_model_version(name, existing.version)  # its description is its card
+    tags = {**lineage_tags(task, params, root), "model_md5": md5, SERVING_TAG: serving_tag, "test_data_version": test_data_version(interim),
             **{f"{METRIC_TAG}{k}": repr(v) for k, v in numeric_metrics(metrics).items()},
             # What `seqgen reproduce` rebuilds the model from: the train stage's dvc.lock entry (code, data and params
             # with their md5s), or why there is none.
             **({LINEAGE_TAG: json.dumps(lineage, sort_keys=True)} if lineage else {f"{LINEAGE_TAG}.missing": missing})}
-    signature = ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema([ColSpec("string")]))
+    signature = ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema([ColSpec(Array(DataType.string))]),
+                               params=param_schema(serving))
     with tempfile.TemporaryDirectory(prefix="seqgen-register-") as tmp:
         bundle = Path(tmp) / "model"
         bundle.mkdir()
         for file in MODEL_FILES:
             shutil.copyfile(Path(model_dir) / file, bundle / file)
         (bundle / "decoding.json").write_text(json.dumps(decoding, indent=1), encoding="utf-8")
-        with stage_run(f"register@{name}", task, params, {"registry": params["tasks"][task].get("registry", {}), "decoding": decoding}, root) as run:
+        (bundle / SERVING_FILE).write_text(json.dumps(dataclasses.asdict(serving), indent=1), encoding="utf-8")
+        card = card_of(name, spec.kind, bundle, tags, metrics, decoding, serving, interim)
+        with stage_run(f"register@{name}", task, params, {"registry": params["tasks"][task].get("registry", {}), "decoding": decoding,
+                                                          "serving": dataclasses.asdict(serving)}, root) as run:
             mlflow.set_tags({"model": name, "model_md5": md5})
             info = mlflow.pyfunc.log_model(
                 name="model",
@@ -169,8 +191,29 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
             )
             for dataset, numbers in metrics_by_dataset(spec, metrics, root):  # the model's page: which data each number is on
                 mlflow.log_metrics(numbers, dataset=dataset, model_id=info.model_id)
+            mlflow.log_text(card, "model_card.md")
             version = mlflow.register_model(info.model_uri, name, tags={**tags, "run_id": run.info.run_id})
+            version = _client().update_model_version(name, version.version, description=card)
     return version
+
+
+def card_of(name: str, kind: str, bundle: Path, tags: dict[str, str], metrics: dict[str, Any], decoding: dict[str, Any], serving, interim: Path) -> str:
+    """The version's model card (seqgen.registry.card), its sample outputs decoded by the bundle about to be logged,
+    on the first validation inputs."""
+    from seqgen.io import read_jsonl
+    from seqgen.inference import TURN_SEPARATOR, Generator
+    from seqgen.models.store import load_model_dir
+    from seqgen.registry.card import dull_share, model_card
+
+    valid = interim / "valid.jsonl"
+    examples = read_jsonl(valid)[:100] if valid.is_file() else []
+    inputs = [e["source"] if kind == "translation" else f" {TURN_SEPARATOR} ".join(e["context"]) for e in examples]
+    generator = Generator(bundle)
+    defaults = [group[0] for group in generator(inputs)] if inputs else []
+    alternatives = generator(inputs[:3], {"num_outputs": 3, "strategy": "sample", "latent": "sample"}) if inputs else []
+    samples = [(text, [default], alts) for text, default, alts in zip(inputs[:3], defaults, alternatives)]
+    note = load_model_dir(bundle).behaviour.decoding_note()
+    return model_card(name, kind, tags, metrics, decoding, serving, samples, dull_share(defaults), note)
 
 
 def export_version(name: str, version: str, dest: Path) -> Path:
@@ -339,6 +382,7 @@ def register_and_gate(task: str, family: str, params: dict, root: Path = Path(".
 
     from seqgen.config import from_mapping, task_section
     from seqgen.console import log
+    from seqgen.inference import read_defaults
     from seqgen.io import write_json_atomic
     from seqgen.tracking import configure
 
@@ -350,14 +394,18 @@ def register_and_gate(task: str, family: str, params: dict, root: Path = Path(".
     except FileNotFoundError:
         raise RegistryError(f"{metrics_path}: missing (run evaluate@{name} first)") from None
     decoding = task_section(params, task, "evaluate")
+    serving = read_defaults(task_section(params, task, "serve"), family, decoding["beam"], f"tasks.{task}.serve")
     interim = root / "data" / "interim" / task
     configure(root)
     with registry_lock(root):
-        version = log_version(name, task, root / "models" / name, metrics, decoding, params, interim, root)
+        version = log_version(name, task, root / "models" / name, metrics, decoding, params, interim, root, serving)
         mlflow.MlflowClient().set_registered_model_alias(name, CHALLENGER, version.version)
         result = gate(name, version.version, gate_cfg, test_data_version(interim), reevaluator(task, params, root), root)
     export_version(name, version.version, root / "models" / "mlflow" / name)
     record = result.as_dict()
     write_json_atomic(root / "reports" / "promotion" / f"{name}.json", record)
+    card = root / "reports" / "cards" / f"{name}.md"
+    card.parent.mkdir(parents=True, exist_ok=True)
+    card.write_text(version.description or "", encoding="utf-8")
     log("register", f"{name} version {version.version}: {result.decision.reason}; champion: {result.champion_after}")
     return record
