@@ -1,8 +1,9 @@
 """The report: PNG charts that need no network (DVC's HTML plots load their chart library from a CDN).
 
-Reads metrics/*.json and plots/train/*.tsv; writes plots/png/metrics.png (BLEU and friends per model) and
-plots/png/train-<task>-<family>.png (training curves), and logs the charts and the metrics of every model
-to an MLflow run (the embedded SQLite store by default; `MLFLOW_TRACKING_URI` overrides).
+Reads metrics/*.json, plots/train/*.tsv and plots/frontier/*.tsv; writes plots/png/metrics.png (BLEU and friends
+per model), plots/png/train-<task>-<family>.png (training curves) and plots/png/frontier-<task>.png (quality
+against diversity, every family of a task on one chart), and logs the charts and the metrics of every model to an
+MLflow run (the embedded SQLite store by default; `MLFLOW_TRACKING_URI` overrides).
 """
 
 from __future__ import annotations
@@ -82,6 +83,50 @@ def training_chart(tsv: Path, path: Path) -> None:
     plt.close(figure)
 
 
+AXES = {  # task kind -> (x label, y label, whether a lower x is more diverse)
+    "translation": ("pairwise BLEU (lower: more diverse)", "sample BLEU", True),
+    "dialogue": ("inter-distinct-2 (higher: more diverse)", "BLEU-F1 (NLTK today)", False),
+}
+
+
+def frontier_chart(tables: dict[str, list[dict[str, str]]], kind: str, title: str, path: Path) -> None:
+    """One chart of a task's families: a line per (family, curve) through its points, labelled by the knob's value;
+    the diversity axis runs towards more diverse to the right, so a curve above another dominates it there."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x_label, y_label, lower_is_diverse = AXES[kind]
+    colours = {"mle": "tab:blue", "vae": "tab:orange", "gan": "tab:green"}
+    markers = {"sampling": "o-", "prior": "s--", "greedy": "^", "beam": "*"}
+    figure, axis = plt.subplots(figsize=(6.5, 4.5))
+    for family, rows in tables.items():
+        for curve in ("sampling", "prior", "greedy", "beam"):
+            points = [(float(r["diversity"]), float(r["quality"]), r["value"]) for r in rows if r["curve"] == curve]
+            if not points:
+                continue
+            label = {"sampling": f"{family}: temperature", "prior": f"{family}: prior scale (greedy)", "greedy": f"{family}: greedy", "beam": f"{family}: beam"}[curve]
+            axis.plot([p[0] for p in points], [p[1] for p in points], markers[curve], color=colours.get(family), label=label, markersize=7 if curve in ("greedy", "beam") else 4)
+            if curve in ("sampling", "prior"):
+                for x, y, value in points:
+                    axis.annotate(f"{float(value):g}", (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
+    if lower_is_diverse:
+        axis.invert_xaxis()
+    axis.set_xlabel(x_label)
+    axis.set_ylabel(y_label)
+    axis.set_title(title)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
 def log_to_mlflow(metrics: dict[str, dict], charts: Path, root: Path = Path(".")) -> str:
     import mlflow
 
@@ -105,6 +150,14 @@ def build_report(root: Path = Path("."), to_mlflow: bool = True) -> Path:
     metrics_chart(metrics, out / "metrics.png")
     for tsv in sorted((root / "plots/train").glob("*.tsv")):
         training_chart(tsv, out / f"train-{tsv.stem}.png")
+    by_task: dict[str, dict[str, list[dict[str, str]]]] = {}
+    for tsv in sorted((root / "plots/frontier").glob("*.tsv")):
+        task, family = tsv.stem.rsplit("-", 1)
+        by_task.setdefault(task, {})[family] = read_tsv(tsv)
+    for task, tables in by_task.items():
+        kind = metrics.get(f"{task}-{next(iter(tables))}", {})
+        kind = "translation" if "chrf" in kind else "dialogue"
+        frontier_chart(tables, kind, f"{task}: quality against diversity (validation)", out / f"frontier-{task}.png")
     log("report", f"wrote {len(list(out.glob('*.png')))} charts under {OUT}")
     if to_mlflow:
         log("report", f"logged charts and metrics to MLflow run {log_to_mlflow(metrics, out, root)}")

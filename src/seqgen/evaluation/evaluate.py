@@ -9,8 +9,8 @@ from typing import Any, Sequence
 import torch
 
 from seqgen.data.tokenization import Tokenizer, load_encoded
-from seqgen.decoding import beam_search, generate
-from seqgen.evaluation.metrics import corpus_bleu, corpus_chrf, distinct_n, multi_sample_bleu, pairwise_bleu
+from seqgen.decoding import beam_search, beam_search_n_best, generate
+from seqgen.evaluation.metrics import corpus_bleu, corpus_chrf, dialog_distinct, distinct_n, multi_sample_bleu, pairwise_bleu
 from seqgen.io import read_jsonl
 from seqgen.models.store import LoadedModel
 from seqgen.training.batching import evaluation_batches
@@ -29,6 +29,22 @@ class EvaluateConfig:
     seed: int  # for sampled outputs
     max_output_tokens: int  # cap on generated tokens (also 1.5 x source + 10)
     precision: str = "auto"  # auto: bf16 autocast where the hardware has it; bf16; fp32
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoding:
+    """How to decode several outputs per input: a served request's params (seqgen.inference.PARAMS) and the sweeps'."""
+
+    num_outputs: int = 1  # outputs per input
+    strategy: str = "beam"  # beam: the n best of a beam search; greedy; sample: token sampling
+    beam: int = 5  # beam size (widened to num_outputs when smaller)
+    temperature: float = 1.0  # sample: softmax temperature
+    top_k: int = 0  # sample: keep the k most likely tokens (0: all)
+    top_p: float = 1.0  # sample: nucleus mass
+    latent: str = "mean"  # VAE only: z = its prior mean, or a prior draw for each output (other families have no latent)
+    prior_scale: float = 1.0  # VAE, latent sample: z = mu + prior_scale * sigma * eps
+    seed: int = 1234  # of the draws (sampled tokens, prior draws)
+
 
 
 def encode_sources(kind: str, tokenizer: Tokenizer, examples: Sequence[dict], max_len: int) -> list[list[int]]:
@@ -80,6 +96,49 @@ def decode(loaded: LoadedModel, sources: list[list[int]], cfg: EvaluateConfig, *
     return out
 
 
+def decode_outputs(loaded: LoadedModel, sources: list[list[int]], cfg: EvaluateConfig, decoding: Decoding) -> list[list[list[int]]]:
+    """decoding.num_outputs output ids for every source, in input order. beam:
+    the n best of one beam search (beam widened to n), best first; greedy and sample: n decodings of each source
+    (greedy repeats itself unless a VAE draws its latent); the VAE's z is its prior mean, or with latent
+    "sample" a prior draw per output (beam: one draw per source), spread by prior_scale. cfg gives the batch size, output cap and precision.
+    Draws come from torch's global generator: seed it first."""
+    from seqgen import runtime
+
+    n = decoding.num_outputs
+    out: list[list[list[int]]] = [[] for _ in sources]
+    max_len = min(loaded.seq2seq.cfg.max_len, cfg.max_output_tokens)
+    device = next(loaded.model.parameters()).device
+    per_batch = cfg.batch_tokens if decoding.strategy == "beam" else max(1, cfg.batch_tokens // n)  # n rows a source
+    with runtime.inference(device, cfg.precision):
+        for chosen, src in _batches(sources, per_batch):
+            src = src.to(device)
+            if decoding.strategy == "beam":
+                beam = max(decoding.beam, n)
+                extra = loaded.behaviour.decoder_extra(loaded.model, src, decoding.latent == "sample", decoding.prior_scale)
+                groups, _ = beam_search_n_best(loaded.seq2seq, src, max_len, beam=beam, alpha=cfg.length_penalty, extra=extra, n_best=n)
+            else:
+                rows = src.repeat_interleave(n, dim=0)  # output j of source i is row i*n + j
+                extra = loaded.behaviour.decoder_extra(loaded.model, rows, decoding.latent == "sample", decoding.prior_scale)
+                ids, _ = generate(loaded.seq2seq, rows, max_len, sample=decoding.strategy == "sample", temperature=decoding.temperature,
+                                  top_k=decoding.top_k, top_p=decoding.top_p, extra=extra)
+                groups = [ids[i * n:(i + 1) * n] for i in range(len(chosen))]
+            for position, group in zip(chosen, groups):
+                out[position] = group
+    return out
+
+
+def greedy_protocol(loaded: LoadedModel, tokenizer: Tokenizer, sources: list[list[int]], references: list[str], cfg: EvaluateConfig) -> dict[str, Any]:
+    """The DialogWAE/kgCVAE decoding of cfg.samples responses per context: a latent model decodes each prior draw
+    greedily, a model without a latent (mle, gan) decodes greedily once, so its responses are one repeated. Their
+    BLEU (both smoothings) and intra/inter-distinct, as published tables report them."""
+    has_latent = loaded.config.get("latent") is not None
+    decoding = Decoding(num_outputs=cfg.samples if has_latent else 1, strategy="greedy", latent="sample")
+    outputs = [tokenizer.decode(group) for group in decode_outputs(loaded, sources, cfg, decoding)]
+    per_context = [group * (cfg.samples // len(group)) for group in outputs]
+    return {**multi_sample_bleu(per_context, references), **dialog_distinct(per_context),
+            "decoding": "greedy from a prior draw per response" if has_latent else "greedy (one response, repeated)"}
+
+
 def perplexity(loaded: LoadedModel, split_path: Path, batch_tokens: int) -> dict[str, float]:
     """Teacher-forced test perplexity and the family's own held-out measures (the VAE: exp(-ELBO/tokens), an
     upper bound on it, with the KL per sentence and the active units of its latent)."""
@@ -116,7 +175,9 @@ def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateC
             per_context = [list(group) for group in zip(*sampled)]
             entry.update(multi_sample_bleu(per_context, references[: len(contexts)]))
             flat = [s for group in per_context for s in group]
-            entry.update(distinct_1=distinct_n(flat, 1), distinct_2=distinct_n(flat, 2), contexts_sampled=len(contexts), samples_per_context=cfg.samples)
+            entry.update(distinct_1=distinct_n(flat, 1), distinct_2=distinct_n(flat, 2), **dialog_distinct(per_context),
+                         contexts_sampled=len(contexts), samples_per_context=cfg.samples)
+            entry["greedy"] = greedy_protocol(loaded, tokenizer, sources[: len(contexts)], references[: len(contexts)], cfg)
         metrics[name] = entry
         for i, example in enumerate(examples[: cfg.report_examples]):
             row = {"test_set": name, "id": example["id"], "source": example.get("source") or example.get("context"), "reference": references[i], "hypothesis": hypotheses[i]}

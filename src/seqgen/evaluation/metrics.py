@@ -124,3 +124,24 @@ def distinct_n(sentences: Sequence[str], n: int) -> float:
         total += len(grams)
         seen.update(grams)
     return len(seen) / total if total else 0.0
+
+
+def dialog_distinct(samples: Sequence[Sequence[str]]) -> dict[str, float]:
+    """DialogWAE's diversity (Gu et al. 2019, their metrics.py div_distinct and sample.py) over k responses per
+    context, on word_punct_tokens: intra-distinct-n, the distinct n-grams of one response over its n-grams,
+    averaged over every response; inter-distinct-n, the distinct n-grams of a context's k responses together
+    over their n-grams, averaged over contexts. An empty response scores 0."""
+    intra: dict[int, list[float]] = {1: [], 2: []}
+    inter: dict[int, list[float]] = {1: [], 2: []}
+    for responses in samples:
+        tokenized = [word_punct_tokens(r) for r in responses]
+        for n in (1, 2):
+            together, total = set(), 0
+            for tokens in tokenized:
+                grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+                intra[n].append(len(set(grams)) / len(grams) if grams else 0.0)
+                together.update(grams)
+                total += len(grams)
+            inter[n].append(len(together) / total if total else 0.0)
+    mean = lambda values: sum(values) / len(values) if values else 0.0  # noqa: E731
+    return {f"{kind}_distinct_{n}": mean(found[n]) for kind, found in (("intra", intra), ("inter", inter)) for n in (1, 2)}
