@@ -8,5 +8,5 @@ setup:  ## only create/reuse the virtualenv
 	scripts/setup.sh
 push:   ## push the data imports, every stage output and the run-cache to the DVC remote (make run ends with it)
 	scripts/setup.sh && scripts/push.sh
-bench:  ## data-stage benchmark (results go to bench/RESULTS.md by hand)
+bench:  ## data-stage benchmark (results go to docs/EXPERIMENTS.md by hand)
 	scripts/setup.sh && . scripts/env.sh && python bench/bench_data.py

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from seqgen.evaluation.metrics import (
-    corpus_bleu, corpus_chrf, dialogwae_sentence_bleu, distinct_n, multi_sample_bleu, pairwise_bleu, word_punct_tokens,
+    corpus_bleu, corpus_chrf, dialog_distinct, dialogwae_sentence_bleu, distinct_n, multi_sample_bleu, pairwise_bleu, word_punct_tokens,
 )
 
 REFERENCES = [
@@ -113,3 +113,15 @@ def test_pairwise_bleu_is_100_for_identical_samples_and_falls_as_they_differ():
     assert 0 < mixed < same
     with pytest.raises(ValueError, match="needs 2 or more"):
         pairwise_bleu([HYPOTHESES])  # one output per source: nothing to compare
+
+
+def test_dialogwae_intra_and_inter_distinct_on_a_hand_example():
+    # Context 1: two responses; "i am fine ." has 4 distinct unigrams of 4 and 3 bigrams of 3; "i am i am" 2 of 4 and
+    # 2 of 3 ("i am", "am i"). Together: unigrams {i, am, fine, .} 4 of 8, bigrams {i am, am fine, fine ., am i} 4 of 6.
+    # Context 2: one response repeated twice: intra 1, inter 1/2 (unigrams) and 1/2 (bigrams, 1 distinct of 2).
+    found = dialog_distinct([["I am fine.", "i am i am"], ["ok thanks", "ok thanks"]])
+    assert found["intra_distinct_1"] == pytest.approx((1 + 0.5 + 1 + 1) / 4)
+    assert found["intra_distinct_2"] == pytest.approx((1 + 2 / 3 + 1 + 1) / 4)
+    assert found["inter_distinct_1"] == pytest.approx((4 / 8 + 2 / 4) / 2)
+    assert found["inter_distinct_2"] == pytest.approx((4 / 6 + 1 / 2) / 2)
+    assert dialog_distinct([["", ""]])["inter_distinct_2"] == 0.0  # empty responses score 0, not a division by zero

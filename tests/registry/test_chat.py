@@ -30,10 +30,25 @@ def test_chat_answers_each_line_with_the_last_turns_as_context(dialogue_model):
     # The second reply saw the first exchange: the same line without context may be answered differently,
     # but it must be what the model gives for that context.
     generator = Generator(dialogue_model)
-    first = generator(["Hello , how are you today ?"])[0]
+    first = generator(["Hello , how are you today ?"])[0][0]
     assert replies[0] == first
-    assert replies[1] == generator([f"Hello , how are you today ? {TURN_SEPARATOR} {first} {TURN_SEPARATOR} What do you want to eat ?"])[0]
-    assert replies[2] == generator(["Good morning ."])[0]  # /reset forgot the context
+    assert replies[1] == generator([f"Hello , how are you today ? {TURN_SEPARATOR} {first} {TURN_SEPARATOR} What do you want to eat ?"])[0][0]
+    assert replies[2] == generator(["Good morning ."])[0][0]  # /reset forgot the context
+    assert not any(" ." in reply or " ?" in reply for reply in replies)  # read as a person writes, not DailyDialog's spacing
+
+
+def test_chat_samples_several_replies_and_goes_on_from_the_first(dialogue_model):
+    result = chat(dialogue_model, "Hello , how are you today ?\nWhat do you want to eat ?\n", "--sample", "--num-outputs", "3", "--seed", "9")
+    assert result.returncode == 0, result.stderr
+    first_turn, second_turn = result.stdout.split("\n\n")[:2]
+    generator = Generator(dialogue_model)
+    params = {"strategy": "sample", "num_outputs": 3, "seed": 9}
+    expected = generator(["Hello , how are you today ?"], params)[0]
+    assert first_turn.splitlines() == expected
+    context = f"Hello , how are you today ? {TURN_SEPARATOR} {expected[0]} {TURN_SEPARATOR} What do you want to eat ?"
+    assert second_turn.splitlines() == generator([context], params)[0]
+    bad = chat(dialogue_model, "Hi .\n", "--top-p", "1.5")
+    assert bad.returncode == 1 and "param top_p" in bad.stderr
 
 
 def test_chat_stops_at_an_empty_line_and_rejects_a_bad_model_path(dialogue_model, tmp_path):

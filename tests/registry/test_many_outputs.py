@@ -73,3 +73,25 @@ def test_outputs_read_as_a_person_writes():
     assert detokenize("Yes , it ' s fine . What about you ?") == "Yes, it's fine. What about you?"
     assert detokenize("I don't know ( maybe ) !") == "I don't know (maybe)!"
     assert json.dumps(detokenize("That's 50 % off .")) == '"That\'s 50% off."'
+
+
+def test_frontier_sweeps_each_knob_on_validation_and_the_report_draws_it(vae_model, translation_ws, tmp_path):
+    from seqgen.config import from_mapping
+    from seqgen.evaluation.evaluate import EvaluateConfig
+    from seqgen.evaluation.frontier import FrontierConfig, sweep
+    from seqgen.models.store import load_model_dir
+    from seqgen.report import frontier_chart
+    from tiny import TINY_EVALUATE
+
+    cfg = FrontierConfig(split="valid", examples=12, samples=3, temperatures=[0.3, 1.5], top_p=1.0, prior_scales=[1.0, 8.0])
+    decode_cfg = from_mapping(EvaluateConfig, dict(TINY_EVALUATE, precision="fp32"), "evaluate")
+    rows = sweep(load_model_dir(vae_model), translation_ws / "data/interim/translation", decode_cfg, cfg, seed=1)
+    assert [(r["curve"], r["value"]) for r in rows] == [("beam", 3.0), ("greedy", 0.0), ("sampling", 0.3), ("sampling", 1.5),
+                                                        ("prior", 1.0), ("prior", 8.0)]
+    by = {(r["curve"], r["value"]): r for r in rows}
+    assert by[("greedy", 0.0)]["pairwise_bleu"] == pytest.approx(100.0)  # one output repeated: no diversity
+    assert by[("sampling", 1.5)]["pairwise_bleu"] < by[("sampling", 0.3)]["pairwise_bleu"]  # hotter: more diverse
+    assert by[("prior", 8.0)]["pairwise_bleu"] < 100.0  # a wide prior draw alone varies greedy outputs
+    table = [{k: str(v) for k, v in r.items()} for r in rows]
+    frontier_chart({"vae": table, "mle": table[:4]}, "translation", "translation (validation)", tmp_path / "frontier.png")
+    assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
