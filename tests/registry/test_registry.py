@@ -266,6 +266,7 @@ def test_translate_cli_reads_arguments_files_and_stdin(project, tmp_path):
     assert expected
     by_args = run_cli(root, "translate", *SENTENCES, "--model", "models:/translation-mle@champion")
     assert by_args.returncode == 0, by_args.stderr
+    assert "Warning" not in by_args.stderr  # no library warning that is not the user's to act on
     lines = by_args.stdout.splitlines()
     assert len(lines) == 2 and all(lines)
     source = tmp_path / "in.txt"

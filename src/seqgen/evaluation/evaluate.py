@@ -29,6 +29,7 @@ class EvaluateConfig:
     seed: int  # for sampled outputs
     max_output_tokens: int  # cap on generated tokens (also 1.5 x source + 10)
     precision: str = "auto"  # auto: bf16 autocast where the hardware has it; bf16; fp32
+    prior_scale: float = 1.0  # the VAE's prior draws in the dialogue protocol's greedy decoding: z = mu + s * sigma * eps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,11 +133,11 @@ def greedy_protocol(loaded: LoadedModel, tokenizer: Tokenizer, sources: list[lis
     greedily, a model without a latent (mle, gan) decodes greedily once, so its responses are one repeated. Their
     BLEU (both smoothings) and intra/inter-distinct, as published tables report them."""
     has_latent = loaded.config.get("latent") is not None
-    decoding = Decoding(num_outputs=cfg.samples if has_latent else 1, strategy="greedy", latent="sample")
+    decoding = Decoding(num_outputs=cfg.samples if has_latent else 1, strategy="greedy", latent="sample", prior_scale=cfg.prior_scale)
     outputs = [tokenizer.decode(group) for group in decode_outputs(loaded, sources, cfg, decoding)]
     per_context = [group * (cfg.samples // len(group)) for group in outputs]
     return {**multi_sample_bleu(per_context, references), **dialog_distinct(per_context),
-            "decoding": "greedy from a prior draw per response" if has_latent else "greedy (one response, repeated)"}
+            "decoding": f"greedy from a prior draw per response (prior scale {cfg.prior_scale:g})" if has_latent else "greedy (one response, repeated)"}
 
 
 def perplexity(loaded: LoadedModel, split_path: Path, batch_tokens: int) -> dict[str, float]:

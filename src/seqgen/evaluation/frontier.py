@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from seqgen.evaluation.evaluate import Decoding, EvaluateConfig, decode_outputs, encode_sources
-from seqgen.evaluation.metrics import corpus_bleu, dialog_distinct, multi_sample_bleu, pairwise_bleu
+from seqgen.evaluation.metrics import corpus_bleu, dialog_distinct, distinct_n, multi_sample_bleu, pairwise_bleu
 from seqgen.io import read_jsonl
 from seqgen.models.store import LoadedModel
 
@@ -56,6 +56,9 @@ def score(kind: str, outputs: list[list[str]], references: list[str], samples: i
         quality = sum(corpus_bleu(s, references)[0] for s in sets) / len(sets)
         return {"quality": quality, "diversity": pairwise_bleu(sets), "sample_bleu": quality, "pairwise_bleu": pairwise_bleu(sets)}
     found = {**multi_sample_bleu(outputs, references), **dialog_distinct(outputs)}
+    # How varied one response a context is across contexts, against the people's responses (Li et al.'s distinct-2
+    # over the set): a decoding more varied than people is adding noise, not content.
+    found.update(distinct_2_first=distinct_n([group[0] for group in outputs], 2), human_distinct_2=distinct_n(references, 2))
     return {"quality": found["bleu_f1"], "diversity": found["inter_distinct_2"], **found}
 
 
@@ -67,8 +70,11 @@ def sweep(loaded: LoadedModel, interim: Path, decode_cfg: EvaluateConfig, cfg: F
     examples = read_jsonl(interim / f"{cfg.split}.jsonl")[: cfg.examples]
     references = [e["target"] for e in examples]
     sources = encode_sources(loaded.kind, tokenizer, examples, loaded.seq2seq.cfg.max_len)
+    from tqdm import tqdm
+
     rows = []
-    for curve, knob, value, decoding in settings(cfg, loaded.config.get("latent") is not None, decode_cfg.beam):
+    points = settings(cfg, loaded.config.get("latent") is not None, decode_cfg.beam)
+    for curve, knob, value, decoding in tqdm(points, desc=f"frontier {loaded.task}-{loaded.family}", unit="point"):
         torch.manual_seed(seed)  # every point draws from the same seed: the curves differ by the knob alone
         outputs = [tokenizer.decode(group) for group in decode_outputs(loaded, sources, decode_cfg, decoding)]
         rows.append({"curve": curve, "knob": knob, "value": value, **score(loaded.kind, outputs, references, cfg.samples)})

@@ -12,17 +12,13 @@ INVALID_PARAMETER_VALUE, which `mlflow models serve` answers with HTTP 400. The 
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
-# MLflow asks every PythonModel for predict type hints; this model's signature is written at registration
-# instead (with its ParamSchema), so the advice is not its consumer's to act on.
-warnings.filterwarnings("ignore", message=".*type hint", category=UserWarning)
-
-import mlflow  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE  # noqa: E402
-from mlflow.pyfunc import PythonModel  # noqa: E402
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc import PythonModel
 
 INPUT_COLUMN = "text"
 
@@ -33,7 +29,10 @@ class SeqgenModel(PythonModel):
 
         self.generator = Generator(Path(context.artifacts["model"]))
 
-    def predict(self, context, model_input, params=None):
+    # The hint is what MLflow hands over after enforcing the signature (a list becomes a DataFrame). A DataFrame hint
+    # also tells MLflow to infer nothing from it (the signature, with its ParamSchema, is written at registration),
+    # so it no longer warns every consumer at load time that predict lacks type hints.
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
         from seqgen.inference import InputError
 
         try:
@@ -45,8 +44,6 @@ class SeqgenModel(PythonModel):
 def to_texts(model_input) -> list:
     """The input strings from whatever MLflow hands over: a list, or a DataFrame (MLflow turns a list
     into a DataFrame with column 0; users send column `text`)."""
-    import pandas as pd
-
     if isinstance(model_input, pd.DataFrame):
         columns = list(model_input.columns)
         if columns == [0] or columns == [INPUT_COLUMN]:
