@@ -440,3 +440,31 @@ def test_register_killed_between_logging_and_gate_then_retried(project, tmp_path
     assert len(after) == versions_before + 1  # the retry reused the orphan
     assert "gate.decision" in client().get_model_version(NAME, str(orphan.version)).tags
     assert alias("champion") in {champion_before, str(orphan.version)}
+
+
+def test_new_serving_defaults_make_a_version_that_replaces_its_champion(project, tmp_path):
+    """The champion's own files under new tasks.<task>.serve defaults: a new version (its signature's defaults differ),
+    promoted without a margin (its metrics are the champion's by construction), answering with the new defaults."""
+    import copy
+
+    import mlflow
+
+    from seqgen.registry.register import register_and_gate
+
+    root, _, params = project
+    champion = client().get_model_version_by_alias(NAME, "champion")
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{NAME}/{champion.version}", dst_path=str(tmp_path)))
+    stage(root, local / "artifacts" / "model", {**version_metrics_of(champion), "bleu": 0.0})  # metrics do not decide here
+    changed = copy.deepcopy(params)
+    changed["tasks"]["translation"]["serve"].update(strategy="sample", temperature=0.5, num_outputs=2)
+    record = register_and_gate("translation", "mle", changed, root)
+    assert record["promoted"] and "new serving defaults" in record["reason"], record
+    assert record["version"] != str(champion.version) and alias("champion") == record["version"]
+    served = mlflow.pyfunc.load_model("models:/translation-mle@champion").predict(SENTENCES)
+    assert [len(outputs) for outputs in served] == [2, 2]  # the new default: two sampled outputs
+
+
+def version_metrics_of(version) -> dict:
+    from seqgen.registry.register import version_metrics
+
+    return version_metrics(version)

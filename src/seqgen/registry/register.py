@@ -290,7 +290,12 @@ def gate(name: str, version: str, cfg: GateConfig, test_version: str, reevaluate
             elif reevaluate is not None:
                 champion_metrics, reevaluated = numeric_metrics(reevaluate(champion)), True
                 client.set_model_version_tag(name, champion.version, f"reevaluated.{test_version}", json.dumps(champion_metrics, sort_keys=True))
-        decision = decide(challenger_metrics, champion_metrics if champion is not None else None, cfg)
+        if champion is not None and candidate.tags.get("model_md5") == champion.tags.get("model_md5"):
+            # The champion's own weights with new default request params (params.yaml tasks.<task>.serve, chosen on
+            # validation): its test metrics are the champion's by construction, so no margin can be asked of it.
+            decision = Decision(True, f"the champion's model (version {champion.version}) with new serving defaults")
+        else:
+            decision = decide(challenger_metrics, champion_metrics if champion is not None else None, cfg)
         if force and not decision.promote:
             decision = Decision(True, f"forced by hand over: {decision.reason}")
     before = str(champion.version) if champion is not None else None
