@@ -99,8 +99,9 @@ def test_the_plan_takes_the_chosen_models_stages_in_dag_order_with_the_mle_they_
     stages, upstream = retrain.plan(["translation"], ["gan"], project=PROJECT_ROOT)
     chain = ["ingest@translation", "validate@translation", "tokenize@translation", "train-mle@translation", "train-gan@translation",
              "evaluate@translation-gan", "register@translation-gan"]
-    assert set(stages) == {*chain, "report"}
+    assert set(stages) == {*chain, "frontier@translation-gan", "report"}
     assert [stage for stage in stages if stage in chain] == chain  # each after what it depends on
+    assert stages.index("train-gan@translation") < stages.index("frontier@translation-gan") < stages.index("report")
     assert "train-mle@translation" in upstream["register@translation-gan"]
     assert not any("dialogue" in stage or "vae" in stage for stage in stages)
 

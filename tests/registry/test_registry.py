@@ -203,7 +203,8 @@ def test_pyfunc_rejects_bad_input_with_clear_errors(project, caplog):
     assert [len(outputs) for outputs in three] == [3, 3]
     assert three == model.predict(SENTENCES, params={"num_outputs": 3, "strategy": "sample", "seed": 5})
     for params, message in (({"num_outputs": 0}, "param num_outputs"), ({"num_outputs": 21}, "param num_outputs"),
-                            ({"temperature": 0.0}, "param temperature"), ({"top_p": 1.5}, "param top_p"), ({"num_outputs": "many"}, "num_outputs")):
+                            ({"temperature": 0.0}, "param temperature"), ({"top_p": 1.5}, "param top_p"), ({"num_outputs": "many"}, "num_outputs"),
+                            ({"num_outptus": 3}, "unknown param 'num_outptus'")):
         with pytest.raises(MlflowException, match=message):
             model.predict(SENTENCES, params=params)
 
@@ -358,7 +359,8 @@ def test_mlflow_models_serve_answers_translations_and_client_errors(project):
         request = {"num_outputs": 3, "strategy": "sample", "temperature": 0.8, "seed": 11}
         sampled = mlflow.pyfunc.load_model("models:/translation-mle@champion").predict(SENTENCES, params=request)
         assert post(json.dumps({"inputs": SENTENCES, "params": request}).encode()) == (200, {"predictions": sampled})
-        for params, message in (({"num_outputs": 0}, "param num_outputs"), ({"temperature": -1}, "param temperature"), ({"top_p": 0}, "param top_p")):
+        for params, message in (({"num_outputs": 0}, "param num_outputs"), ({"temperature": -1}, "param temperature"), ({"top_p": 0}, "param top_p"),
+                                ({"num_outptus": 3}, "unknown param 'num_outptus'")):
             status, answer = post(json.dumps({"inputs": SENTENCES, "params": params}).encode())
             assert status == 400 and message in answer.get("message", ""), (params, status, answer)
         fuzz_rest_endpoint(post, server.pid)

@@ -6,7 +6,7 @@ predict: a list of strings, or a DataFrame with one column `text`, in, with opti
 ParamSchema: num_outputs, strategy, beam, temperature, top_k, top_p, latent, prior_scale, seed); out, for each
 input, a list of num_outputs strings (best first for beam search). Dialogue inputs join their context turns with
 " __eou__ ". Over REST: {"inputs": [...], "params": {"num_outputs": 3, "strategy": "sample"}} ->
-{"predictions": [[...], ...]}. Bad input or a bad param value raises an MlflowException with
+{"predictions": [[...], ...]}. Bad input, a bad param value or an unknown param raises an MlflowException with
 INVALID_PARAMETER_VALUE, which `mlflow models serve` answers with HTTP 400. The rules are in seqgen.inference.
 """
 
@@ -54,4 +54,29 @@ def to_texts(model_input) -> list:
     return model_input
 
 
+def refuse_unknown_params() -> None:
+    """MLflow drops a param the ParamSchema does not name, with only a warning in the server's log, so a typo such as
+    `num_outptus` would be answered with the defaults as if it were fine. This wraps MLflow's params enforcement (a
+    private hook of MLflow 3.17, called by PyFuncModel.predict, in process and under `mlflow models serve`) so that an
+    unknown name is a client error, HTTP 400 over REST, like a bad value. It applies to every model with a ParamSchema
+    in the process; without the hook (another MLflow) MLflow's own behaviour stays."""
+    import mlflow.pyfunc as pyfunc
+
+    enforce = getattr(pyfunc, "_enforce_params_schema", None)
+    if enforce is None or getattr(enforce, "refuses_unknown", False):
+        return
+
+    def strict(params, schema):
+        if isinstance(params, dict) and schema is not None:
+            known = [spec.name for spec in schema.params]
+            unknown = sorted(str(name) for name in params if str(name) not in known)
+            if unknown:
+                raise MlflowException(f"unknown param {unknown[0]!r}; the params are {', '.join(known)}", error_code=INVALID_PARAMETER_VALUE)
+        return enforce(params, schema)
+
+    strict.refuses_unknown = True
+    pyfunc._enforce_params_schema = strict
+
+
+refuse_unknown_params()
 mlflow.models.set_model(SeqgenModel())

@@ -38,6 +38,7 @@ EXAMPLES = {  # an input example per kind of task
 CHALLENGER, CHAMPION = "challenger", "champion"
 METRIC_TAG = "metric."
 SERVING_TAG = "serving"  # the version's default request params (JSON): new defaults make a new version
+CODE_TAG = "code_md5"  # the md5 of the code the version carries (seqgen's package): new code makes a new version
 
 
 class RegistryError(SeqgenError):
@@ -101,16 +102,24 @@ def _client():
     return mlflow.MlflowClient()
 
 
-def find_version(name: str, md5: str, serving: str | None = None):
-    """The registered version of `name` holding exactly these model files (and, given `serving`, answering with
-    these default params: its `serving` tag), if any."""
+def code_md5() -> str:
+    """The md5 of seqgen's code as a registered version carries it (every .py file of the package, by path)."""
+    digest = hashlib.md5()
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def find_version(name: str, md5: str, serving: str | None = None, code: str | None = None):
+    """The registered version of `name` holding exactly these model files (and, given `serving` and `code`,
+    answering with these default params and carrying this code: its tags), if any."""
     from mlflow.exceptions import MlflowException
 
     try:
         versions = _client().search_model_versions(f"name = '{name}' and tag.model_md5 = '{md5}'")
     except MlflowException:
         return None
-    versions = [v for v in versions if serving is None or v.tags.get(SERVING_TAG) == serving]
+    versions = [v for v in versions if (serving is None or v.tags.get(SERVING_TAG) == serving) and (code is None or v.tags.get(CODE_TAG) == code)]
     return min(versions, key=lambda v: int(v.version)) if versions else None
 
 
@@ -152,8 +161,8 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
     spec = task_spec(params, task)
     serving = serving or Request(beam=decoding.get("beam", 5))
     md5 = model_md5(model_dir)
-    serving_tag = json.dumps(dataclasses.asdict(serving), sort_keys=True)
-    existing = find_version(name, md5, serving_tag)
+    serving_tag, code = json.dumps(dataclasses.asdict(serving), sort_keys=True), code_md5()
+    existing = find_version(name, md5, serving_tag, code)
     lineage, missing = train_lineage(task, name.split("-", 1)[1], root)
     if existing is not None:  # the same files: refresh the metrics (e.g. after a change in decoding) and lineage, keep the version
         for key, value in numeric_metrics(metrics).items():
@@ -162,7 +171,7 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
             for key, value in {**lineage_tags(task, params, root), LINEAGE_TAG: json.dumps(lineage, sort_keys=True)}.items():
                 _client().set_model_version_tag(name, existing.version, key, value)
         return _client().get_model_version(name, existing.version)  # its description is its card
-    tags = {**lineage_tags(task, params, root), "model_md5": md5, SERVING_TAG: serving_tag, "test_data_version": test_data_version(interim),
+    tags = {**lineage_tags(task, params, root), "model_md5": md5, SERVING_TAG: serving_tag, CODE_TAG: code, "test_data_version": test_data_version(interim),
             **{f"{METRIC_TAG}{k}": repr(v) for k, v in numeric_metrics(metrics).items()},
             # What `seqgen reproduce` rebuilds the model from: the train stage's dvc.lock entry (code, data and params
             # with their md5s), or why there is none.
@@ -292,8 +301,10 @@ def gate(name: str, version: str, cfg: GateConfig, test_version: str, reevaluate
                 client.set_model_version_tag(name, champion.version, f"reevaluated.{test_version}", json.dumps(champion_metrics, sort_keys=True))
         if champion is not None and candidate.tags.get("model_md5") == champion.tags.get("model_md5"):
             # The champion's own weights with new default request params (params.yaml tasks.<task>.serve, chosen on
-            # validation): its test metrics are the champion's by construction, so no margin can be asked of it.
-            decision = Decision(True, f"the champion's model (version {champion.version}) with new serving defaults")
+            # validation) or new serving code: its test metrics are the champion's by construction, so no margin can be
+            # asked of it.
+            changed = [what for what, tag in (("serving defaults", SERVING_TAG), ("code", CODE_TAG)) if candidate.tags.get(tag) != champion.tags.get(tag)]
+            decision = Decision(True, f"the champion's model (version {champion.version}) with new {' and '.join(changed) or 'tags'}")
         else:
             decision = decide(challenger_metrics, champion_metrics if champion is not None else None, cfg)
         if force and not decision.promote:
