@@ -36,7 +36,8 @@ def clean(tmp_path_factory, raw_slices):
 def run(tmp_path, task, splits, cfg=None):
     for split, rows in splits.items():
         write_jsonl_atomic(tmp_path / f"{split}.jsonl", rows)
-    return validate_task(task, cfg or production_config(task), tmp_path, docs_dir=None, kind=task, languages=("en", "de") if task == "translation" else None)
+    report, _ = validate_task(task, cfg or production_config(task), tmp_path, docs_dir=None, kind=task, languages=("en", "de") if task == "translation" else None)
+    return report
 
 
 def failed(report):

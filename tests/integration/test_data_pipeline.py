@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from helpers import read_gz_lines, read_zip_lines, sh, write_gz_lines, write_zip_lines
+from seqgen.corruptions import TRANSLATION, corrupt_dailydialog, corrupt_multi30k, dialogue_corruptions
 
 pytestmark = pytest.mark.integration
 # The data stages only (and what they depend on): training on slices is the model tests' business.
@@ -89,6 +90,9 @@ def set_line(lines, index, value):
     return lines
 
 
+DRIFT = {c.name: c for c in TRANSLATION}
+DIALOGUE_DRIFT = {c.name: c for c in dialogue_corruptions([])}
+
 CASES = {
     "truncated gzip": ("multi30k", lambda c: truncate(c / "multi30k" / "val.de.gz"), ["val.de.gz", "truncated gzip"]),
     "zip missing its split": (
@@ -134,6 +138,27 @@ CASES = {
          "[train] data/interim/translation/train.jsonl: expect_column_values_to_be_unique on column 'example'",
          "[valid] data/interim/translation/valid.jsonl: expect_column_values_to_be_in_set on column 'looks_swapped'"],
     ),
+    # Corpora wrong as a whole with every row clean (docs/RELIABILITY.md): one kind per split, in one new data version;
+    # each split's drift against the last accepted version's profile (data/profile/<task>.json) names its expectation.
+    "whole-corpus corruptions of Multi30k (shifted, lower-cased, folded umlauts, wrong language)": (
+        "multi30k",
+        lambda c: [corrupt_multi30k(c / "multi30k", stem, DRIFT[name]) for stem, name in (
+            ("train", "target file shifted by one line"), ("val", "lower-cased"), ("test_2016_flickr", "umlauts folded to ASCII"),
+            ("test_2017_flickr", "target side in the wrong language"))],
+        ["[train] data/interim/translation/train.jsonl: expect_column_stdev_to_be_between on column 'log_length_ratio'",
+         "[valid] data/interim/translation/valid.jsonl: expect_column_mean_to_be_between on column 'source_upper'",
+         "[test] data/interim/translation/test.jsonl: expect_column_mean_to_be_between on column 'target_non_ascii'",
+         "[test2017] data/interim/translation/test2017.jsonl: expect_column_mean_to_be_between on column 'target_reads_as_language'",
+         "drift from the last accepted version, whose value was"],
+    ),
+    "whole-corpus corruptions of DailyDialog (responses from another dialogue, lower-cased, turns cut short)": (
+        "dailydialog",
+        lambda c: [corrupt_dailydialog(c / "dailydialog", split, DIALOGUE_DRIFT[name]) for split, name in (
+            ("train", "responses from another dialogue"), ("validation", "lower-cased"), ("test", "turns cut short"))],
+        ["[train] data/interim/dialogue/train.jsonl: expect_column_mean_to_be_between on column 'shared_words'",
+         "[valid] data/interim/dialogue/valid.jsonl: expect_column_mean_to_be_between on column 'target_upper'",
+         "[test] data/interim/dialogue/test.jsonl: expect_column_mean_to_be_between on column 'target_tokens'"],
+    ),
     "shrunken corpus": (
         "dailydialog",
         lambda c: corrupt_zip(c / "dailydialog" / "train.zip", "train/dialogues_train.txt", lambda lines: lines[:60]),
@@ -149,6 +174,8 @@ def test_bad_input_stops_the_pipeline_before_anything_downstream(tmp_path, pipel
     shutil.copytree(pipeline, workspace, symlinks=True)
     repo = workspace / "repo"
     processed_before = digest_tree(repo / "data" / "processed")
+    accepted_profiles = digest_tree(repo / "data" / "profile")
+    assert set(accepted_profiles) >= {"translation.json", "dialogue.json"}
     tokenize_lock_before = lock_entries(repo, "tokenize@")
 
     corrupt(workspace / "corpora")
@@ -161,3 +188,4 @@ def test_bad_input_stops_the_pipeline_before_anything_downstream(tmp_path, pipel
     assert "Running stage 'tokenize@" not in run.stdout
     assert digest_tree(repo / "data" / "processed") == processed_before
     assert lock_entries(repo, "tokenize@") == tokenize_lock_before
+    assert digest_tree(repo / "data" / "profile") == accepted_profiles  # the next version is again checked against these

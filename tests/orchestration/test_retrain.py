@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from seqgen.corruptions import TRANSLATION, corrupt_multi30k
 from helpers import PROJECT_ROOT, copy_workspace, read_gz_lines, write_gz_lines
 
 pytestmark = pytest.mark.integration
@@ -186,7 +187,10 @@ def test_new_data_failing_validation_stops_the_flow_at_validate_and_keeps_champi
     repo, corpora = tmp_path / "ws" / "repo", tmp_path / "ws" / "corpora"
     before = registry_state(repo)
     assert before, "the first test leaves registered models"
-    for lang in ("en", "de"):  # a new data version where a test sentence also sits in train
+    # A new data version wrong as a whole, every row clean (a lower-cased training set: drift against the accepted
+    # version's profile), and wrong row-wise (a test sentence also sits in train).
+    corrupt_multi30k(corpora / "multi30k", "train", next(c for c in TRANSLATION if c.name == "lower-cased"))
+    for lang in ("en", "de"):
         leaked = read_gz_lines(corpora / "multi30k" / f"test_2016_flickr.{lang}.gz")[2]
         write_gz_lines(corpora / "multi30k" / f"train.{lang}.gz", read_gz_lines(corpora / "multi30k" / f"train.{lang}.gz") + [leaked])
     monkeypatch.chdir(repo)
@@ -194,6 +198,7 @@ def test_new_data_failing_validation_stops_the_flow_at_validate_and_keeps_champi
     assert state.is_failed()
     assert "DataRejected" in state.message and "validate@translation failed" in state.message
     assert "expect_column_values_to_be_in_set on column 'found_in_train'" in state.message, state.message
+    assert "expect_column_mean_to_be_between on column 'source_upper'" in state.message, state.message
     assert registry_state(repo) == before
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))

@@ -7,12 +7,14 @@ columns first, so every check is a stock GX expectation whose result names the o
 from __future__ import annotations
 
 import dataclasses
-import re
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from seqgen.data.ingest import example_key
+from seqgen.data.profile import DriftConfig, character_shares, shared_words
 from seqgen.io import read_jsonl
 from seqgen.text import CONTROL_CHARS
 
@@ -31,6 +33,8 @@ class ValidateConfig:
     max_copy_rate: float = 0.0  # translation: fraction of rows with source == target
     max_markup_rate: float = 0.0  # fraction of rows holding HTML/XML tags or entities (scraping debris)
     max_swapped_rate: float = 0.0  # translation: fraction of pairs that read as German -> English
+    language: str | None = None  # dialogue: the language of the turns, for the language-identity drift check
+    drift: DriftConfig | None = None  # tolerances against the last accepted data version (None: no drift checks)
 
 
 # Scraping debris: a tag (<b>, </p>, <br/>) or an HTML entity (&amp; &#39;). Plain "<" or "&" pass.
@@ -50,6 +54,21 @@ def language_lean(text: str, first: str = "en", second: str = "de") -> int:
     return sum(w in MARKERS[first] for w in words) - sum(w in MARKERS[second] for w in words)
 
 
+def reads_as(text: str, language: str) -> bool:
+    """More function words of `language` than of any other language the markers know."""
+    words = [w.strip(".,!?;:\"'()").lower() for w in text.split()]
+    own = sum(w in MARKERS[language] for w in words)
+    return own > max(sum(w in markers for w in words) for lang, markers in MARKERS.items() if lang != language)
+
+
+def identity_languages(kind: str, languages: tuple[str, str] | None, cfg_language: str | None) -> tuple[str, str] | None:
+    """The languages each side should read as for the language-identity check, or None where the markers do not know them."""
+    sides = languages if kind == "translation" else (cfg_language, cfg_language)
+    if sides is None or not all(lang in MARKERS for lang in sides):
+        return None
+    return sides
+
+
 def swap_check_languages(kind: str, languages: tuple[str, str] | None) -> tuple[str, str] | None:
     """The (source, target) languages of the swapped-files check, or None where it cannot tell them apart."""
     if kind != "translation" or languages is None or not all(lang in MARKERS for lang in languages):
@@ -57,9 +76,11 @@ def swap_check_languages(kind: str, languages: tuple[str, str] | None) -> tuple[
     return languages
 
 
-def build_frame(kind: str, split: str, examples: list[dict], train_keys: set[str] | None, languages: tuple[str, str] | None = ("en", "de")):
+def build_frame(kind: str, split: str, examples: list[dict], train_keys: set[str] | None, languages: tuple[str, str] | None = ("en", "de"),
+                identity: tuple[str, str] | None = None):
     """Examples plus the derived columns the suite checks. `languages`: the (source, target) pair the swapped-files
-    check reads the sides as (None: no such check)."""
+    check reads the sides as (None: no such check); `identity`: the languages each side should read as (None: no
+    language-identity column)."""
     languages = swap_check_languages(kind, languages)
     import pandas as pd
 
@@ -77,6 +98,19 @@ def build_frame(kind: str, split: str, examples: list[dict], train_keys: set[str
             shortest_turn = None
         target_tokens = len(target.split()) if isinstance(target, str) else 0
         key = example_key(e) if isinstance(target, str) and isinstance(source, str) else None
+        measured = {
+            "context_turns": len(e.get("context") or []) if kind == "dialogue" else None,
+            "log_length_ratio": math.log(target_tokens / source_tokens) if source_tokens and target_tokens else math.nan,
+            # translation: the source; dialogue: the turn the response answers
+            "shared_words": shared_words(source if kind == "translation" else str((e.get("context") or [""])[-1]), target)
+            if isinstance(source, str) and isinstance(target, str) else 0.0,
+        }
+        for side, text in (("source", source), ("target", target)):
+            shares = character_shares(text) if isinstance(text, str) else {}
+            measured.update({f"{side}_{name}": value for name, value in shares.items()})
+            if identity is not None:
+                lang = identity[0] if side == "source" else identity[1]
+                measured[f"{side}_reads_as_language"] = float(isinstance(text, str) and reads_as(text, lang))
         rows.append(
             {
                 "id": e.get("id"),
@@ -91,6 +125,7 @@ def build_frame(kind: str, split: str, examples: list[dict], train_keys: set[str
                 "found_in_train": bool(train_keys is not None and key in train_keys),
                 "looks_swapped": languages is not None and isinstance(source, str) and isinstance(target, str)
                 and language_lean(source, *languages) < 0 < language_lean(target, *languages),
+                **measured,
             }
         )
     return pd.DataFrame(rows)
@@ -152,6 +187,8 @@ def _summarise(result, frame) -> dict[str, Any]:
         "kwargs": {k: v for k, v in config.kwargs.items() if k not in ("column", "batch_id")},
         "success": bool(result.success),
     }
+    if config.meta and "drift" in config.meta:  # a drift check: its tolerance's name and the reference's value
+        entry["drift"], entry["reference"] = config.meta["drift"], config.meta["reference"]
     if result.exception_info and result.exception_info.get("raised_exception"):
         entry["error"] = result.exception_info.get("exception_message")
     if "observed_value" in info:
@@ -180,21 +217,45 @@ def _clip(text: Any, width: int = 160) -> Any:
 
 
 def validate_task(task: str, cfg: ValidateConfig, interim_dir: Path, docs_dir: Path | None, *, kind: str,
-                  languages: tuple[str, str] | None = None) -> dict[str, Any]:
-    """Run the suite for every split of `task` (a task of `kind`; translation: its (source, target) `languages`);
-    returns the report (success flag, per-split results)."""
+                  languages: tuple[str, str] | None = None, reference: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Run the suite for every split of `task` (a task of `kind`; translation: its (source, target) `languages`),
+    with the drift checks against `reference` (the profile of the last accepted data version) where there is one.
+
+    Returns the report (success flag, per-split results) and, when every split passed, this version's profile (the
+    reference of the next one)."""
     import great_expectations as gx
 
-    splits = {p.stem: read_jsonl(p) for p in sorted(interim_dir.glob("*.jsonl"))}
+    from seqgen.data.profile import add_oov_columns, build_profile, drift_expectations
+
+    files = {p.stem: p for p in sorted(interim_dir.glob("*.jsonl"))}
+    splits = {split: read_jsonl(path) for split, path in files.items()}
     missing = sorted(set(cfg.rows) - set(splits))
     unexpected = sorted(set(splits) - set(cfg.rows))
     report: dict[str, Any] = {"task": task, "interim_dir": str(interim_dir), "splits": {}}
+    notes = []
     if kind == "translation" and swap_check_languages(kind, languages) is None:
-        report["note"] = f"no swapped-files check for {languages}: it knows function words of {', '.join(MARKERS)} only"
+        notes.append(f"no swapped-files check for {languages}: it knows function words of {', '.join(MARKERS)} only")
+    identity = identity_languages(kind, languages, cfg.language)
+    if identity is None:
+        notes.append(f"no language-identity check for {languages or cfg.language}: it knows function words of {', '.join(MARKERS)} only")
+    if cfg.drift is None:
+        report["reference"] = None
+        notes.append("no drift checks: tasks.<task>.validate.drift is not set")
+    elif reference is None:
+        report["reference"] = None
+        notes.append("first data version: there is no accepted version to compare with, so it is checked against the fixed "
+                     "thresholds alone; if it passes, its profile becomes the reference of the next version")
+    else:
+        report["reference"] = {"data": reference["data"], "splits": sorted(reference["splits"])}
+        new_splits = sorted(set(splits) - set(reference["splits"]))
+        if new_splits:
+            notes.append(f"splits {new_splits} have no reference yet: checked against the fixed thresholds alone")
+    if notes:
+        report["note"] = "; ".join(notes)
     if missing or unexpected:
         report["success"] = False
         report["error"] = f"{interim_dir}: missing splits {missing or '-'}; splits with no row bounds in params {unexpected or '-'}"
-        return report
+        return report, None
 
     context = _quiet_gx_context()
     if docs_dir is not None:
@@ -209,10 +270,15 @@ def validate_task(task: str, cfg: ValidateConfig, interim_dir: Path, docs_dir: P
     source = context.data_sources.add_pandas(name=task)
     train_keys = {example_key(e) for e in splits["train"] if isinstance(e.get("target"), str)}
     result_format = {"result_format": "SUMMARY", "unexpected_index_column_names": ["id"], "partial_unexpected_count": 20}
+    frames = {}
     for split, examples in splits.items():
-        frame = build_frame(kind, split, examples, None if split == "train" else train_keys, languages)
+        frame = frames[split] = build_frame(kind, split, examples, None if split == "train" else train_keys, languages, identity)
+        suite = expectations(kind, split, cfg)
+        if reference is not None and cfg.drift is not None:
+            frame = add_oov_columns(frame, reference["vocabulary"])
+            suite += drift_expectations(split, reference, cfg.drift, identity is not None)
         batch = source.add_dataframe_asset(name=f"{task}-{split}").add_batch_definition_whole_dataframe("all")
-        suite = context.suites.add(gx.ExpectationSuite(name=f"{task}-{split}", expectations=expectations(kind, split, cfg)))
+        suite = context.suites.add(gx.ExpectationSuite(name=f"{task}-{split}", expectations=suite))
         definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"{task}-{split}", data=batch, suite=suite))
         actions = [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["seqgen"])] if docs_dir else []
         checkpoint = context.checkpoints.add(
@@ -226,7 +292,8 @@ def validate_task(task: str, cfg: ValidateConfig, interim_dir: Path, docs_dir: P
             "expectations": [_summarise(r, frame) for r in validation.results],
         }
     report["success"] = all(s["success"] for s in report["splits"].values())
-    return report
+    profile = build_profile(task, kind, frames, files, identity is not None) if report["success"] else None
+    return report, profile
 
 
 def failure_message(report: dict[str, Any]) -> str:
@@ -240,7 +307,8 @@ def failure_message(report: dict[str, Any]) -> str:
                 continue
             column = f" on column {e['column']!r}" if e.get("column") else ""
             where = Path(report["interim_dir"]) / f"{split}.jsonl"
-            lines.append(f"  [{split}] {where}: {e['expectation']}{column} {e['kwargs']}: observed {e.get('observed')}")
+            drift = f" (drift from the last accepted version, whose value was {e['reference']})" if "reference" in e else ""
+            lines.append(f"  [{split}] {where}: {e['expectation']}{column} {e['kwargs']}: observed {e.get('observed')}{drift}")
             if e.get("error"):
                 lines.append(f"      error: {e['error']}")
             for row in e.get("sample_rows", []):
@@ -253,6 +321,7 @@ def validate_and_report(task: str, params: dict, root: Path = Path("."), params_
     Docs; a ValidationFailed naming each failed expectation when any fails."""
     from seqgen.config import DEFAULT_PARAMS, from_mapping, task_section, task_spec
     from seqgen.console import log
+    from seqgen.data.profile import profile_path, read_reference
     from seqgen.errors import ValidationFailed
     from seqgen.io import write_json_atomic
 
@@ -261,10 +330,20 @@ def validate_and_report(task: str, params: dict, root: Path = Path("."), params_
     spec = task_spec(params, task, params_path or DEFAULT_PARAMS)
     data = task_section(params, task, "data", params_path or DEFAULT_PARAMS)
     languages = (data.get("source_lang"), data.get("target_lang")) if spec.kind == "translation" else None
-    report = validate_task(task, cfg, root / "data/interim" / task, root / "reports/validation" / f"{task}_docs", kind=spec.kind, languages=languages)
+    reference, reference_note = read_reference(root, task, spec.kind) if cfg.drift is not None else (None, None)
+    if reference_note:
+        log("validate", f"{task}: {reference_note}")
+    report, profile = validate_task(task, cfg, root / "data/interim" / task, root / "reports/validation" / f"{task}_docs",
+                                    kind=spec.kind, languages=languages, reference=reference)
+    if reference_note:
+        report["note"] = "; ".join(filter(None, [reference_note, report.get("note")]))
     write_json_atomic(report_path, report)
     if not report["success"]:
+        # The accepted profile stays as it was: the next version is again compared with the last one that passed.
         raise ValidationFailed(failure_message(report) + f"\n(full report: {report_path})")
+    if profile is not None and cfg.drift is not None:
+        write_json_atomic(profile_path(root, task), profile)
     checks = sum(len(s["expectations"]) for s in report["splits"].values())
-    log("validate", f"{task}: {checks} expectations passed on splits {', '.join(report['splits'])}")
+    against = "the fixed thresholds alone (first data version)" if reference is None else "the fixed thresholds and the last accepted version"
+    log("validate", f"{task}: {checks} expectations passed on splits {', '.join(report['splits'])}, against {against}")
     return report
