@@ -90,7 +90,7 @@ def main() -> None:
             drift, rowwise = failures(report)
             print(f"false alarms, second half against the first half's profile: {len(drift | rowwise)} {sorted(drift | rowwise)}")
             catalogue = TRANSLATION if task == "translation" else dialogue_corruptions(german)
-            print(f"{'corruption':<36} {'stopped by (drift columns, every split)':<60} row-wise failures")
+            print(f"{'corruption':<36} {'stopped by (drift columns, any split)':<60} row-wise failures")
             stopped = 0
             for corruption in catalogue:
                 raw = tmp / "raw-corrupt"
