@@ -22,6 +22,16 @@ from tiny import TINY_EVALUATE, make_workspace, tiny_params
 
 NAME = "translation-mle"
 SENTENCES = ["A man is riding a bike down the street.", "Two dogs are playing in the snow."]
+# Items that are not strings, as JSON gives them: refused in process and over REST with the same message (issue 28).
+NON_STRINGS = (([1, 2], "input 0: expected a string, got int"), ([None], "input 0: expected a string, got NoneType"),
+               ([True], "input 0: expected a string, got bool"), ([2.5], "input 0: expected a string, got float"),
+               ([["a"]], "input 0: expected a string, got list"), (["ok", {"text": "a", "b": 1}], "input 1: expected a string, got dict"),
+               (["a", None], "input 1: expected a string, got NoneType"))
+
+
+def first_non_string(items) -> str | None:
+    """What the model must answer for a list of items: the message naming the first non-string, or None."""
+    return next((f"input {i}: expected a string, got {type(item).__name__}" for i, item in enumerate(items) if not isinstance(item, str)), None)
 
 
 def run_cli(root: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -188,9 +198,9 @@ def test_pyfunc_rejects_bad_input_with_clear_errors(project, caplog):
 
     model = mlflow.pyfunc.load_model("models:/translation-mle@champion")
     assert model.predict(pd.DataFrame({"text": SENTENCES})) == model.predict(SENTENCES)
-    for bad, message in (([1, 2], "column 0"), ([""], "input 0: empty string"), (["ok", "   "], "input 1: empty string"),
-                         (["x" * 6000], "more than the limit"), (pd.DataFrame({"wrong": ["a"]}), "expected one column 'text'"),
-                         ([None], "input 0: expected a string"), (["a", None], "input 1: expected a string")):
+    for bad, message in (([""], "input 0: empty string"), (["ok", "   "], "input 1: empty string"), (["x" * 6000], "more than the limit"),
+                         (pd.DataFrame({"wrong": ["a"]}), "expected one column 'text'"), (pd.DataFrame({"text": ["a", 3]}), "input 1: expected a string, got int"),
+                         *NON_STRINGS):
         with pytest.raises(MlflowException, match=message):
             model.predict(bad)
     long_input = " ".join(["the man rides a bike"] * 40)  # > max_len tokens, < the character limit
@@ -312,6 +322,12 @@ def fuzz_rest_endpoint(post, server_pid: int) -> None:
     def client_errors_only(body):
         status, answer = post(body)
         assert status < 500, (body[:200], status, answer)
+        try:
+            sent = json.loads(body)
+        except ValueError:
+            return
+        if isinstance(sent, dict) and list(sent) == ["inputs"] and isinstance(sent["inputs"], list) and (message := first_non_string(sent["inputs"])):
+            assert status == 400 and message in answer.get("message", ""), (body[:200], status, answer)  # never a translation of str(item)
 
     client_errors_only()
     assert rss() - before < 1_000_000_000, "the server grew by more than 1 GB under fuzzing"
@@ -365,9 +381,14 @@ def test_mlflow_models_serve_answers_translations_and_client_errors(project):
             assert status == 400 and message in answer.get("message", ""), (params, status, answer)
         fuzz_rest_endpoint(post, server.pid)
         for body, message in ((json.dumps({"inputs": [""]}).encode(), "empty string"), (json.dumps({"dataframe_split": {"columns": ["wrong"], "data": [["a"]]}}).encode(), "expected one column 'text'"),
-                              (b"not json", ""), (json.dumps({"inputs": ["x" * 6000]}).encode(), "limit")):
+                              (b"not json", ""), (json.dumps({"inputs": ["x" * 6000]}).encode(), "limit"),
+                              *((json.dumps({"inputs": items}).encode(), message) for items, message in NON_STRINGS),
+                              (json.dumps({"instances": [{"text": "a"}, {"text": 7}]}).encode(), "input 1: expected a string, got int"),
+                              (json.dumps({"inputs": {"text": ["a", None]}}).encode(), "input 1: expected a string, got NoneType"),
+                              (json.dumps({"dataframe_split": {"columns": ["text"], "data": [["a"], [False]]}}).encode(), "input 1: expected a string, got bool"),
+                              (json.dumps({"dataframe_records": [{"text": 1.5}]}).encode(), "input 0: expected a string, got float")):
             status, answer = post(body)
-            assert status == 400 and message in answer.get("message", ""), (status, answer)
+            assert status == 400 and message in answer.get("message", ""), (body[:200], status, answer)
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
@@ -396,7 +417,7 @@ def test_champion_is_reevaluated_when_the_test_data_changed(project, tmp_path):
 
 def test_pyfunc_fuzzed_with_random_text_answers_or_refuses_cleanly(project):
     """Property: any list of strings gets one output string per input or an MlflowException naming the
-    input (a client error); never another exception."""
+    input (a client error); a list with a non-string item is refused naming the first one; never another exception."""
     import mlflow
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
@@ -404,14 +425,20 @@ def test_pyfunc_fuzzed_with_random_text_answers_or_refuses_cleanly(project):
 
     model = mlflow.pyfunc.load_model("models:/translation-mle@champion")
 
+    strings = st.text(max_size=300) | st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=40)
+    others = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.lists(st.text(max_size=5), max_size=2)
+
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(st.lists(st.text(max_size=300) | st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=40), min_size=1, max_size=4))
+    @given(st.lists(strings, min_size=1, max_size=4) | st.lists(strings | others, min_size=1, max_size=4))
     def answers_or_refuses(texts):
         try:
             outputs = model.predict(texts)
         except MlflowException as err:
             assert "input" in str(err)
+            if message := first_non_string(texts):
+                assert message in str(err)
             return
+        assert first_non_string(texts) is None, texts
         assert isinstance(outputs, list) and len(outputs) == len(texts)
         assert all(isinstance(group, list) and len(group) == 1 and isinstance(group[0], str) for group in outputs)
 
