@@ -291,3 +291,63 @@ def test_tracking_server_down_at_register_then_the_prefect_retry_completes(works
     # the same model: no new version; exactly one champion
     after = registry_state(repo)["translation-mle"]
     assert after["aliases"]["champion"] == "1" and after["versions"] == 1
+
+
+def test_a_served_champion_answers_a_steady_load_through_a_retrain_and_a_blue_green_swap(workspace, tmp_path, harness, monkeypatch):
+    """`mlflow models serve` of the champion answers a steady load while the retrain flow trains, evaluates and
+    registers a new version that the gate promotes. The running server keeps the version it loaded at start (it never
+    reloads, so no answer comes from a half-loaded model); a second server started on the new champion takes the load
+    before the first stops (blue/green); no request fails, and each server gives one answer per input all its life."""
+    from seqgen.io import read_jsonl
+    from seqgen.loadtest import ModelServer, SteadyLoad
+
+    shutil.copytree(workspace, tmp_path / "ws", symlinks=True)
+    repo = tmp_path / "ws" / "repo"
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{repo / 'mlflow.db'}")
+
+    def edit_params(seed: int | None = None, **registry) -> None:
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params["tasks"]["translation"]["registry"].update(registry)
+        if seed is not None:
+            params["train"]["run"]["seed"] = seed
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    def retrain() -> dict:
+        state = load_flow(repo).retrain(tasks=["translation"], families=["mle"], profile="tiny", update=False, push=False, return_state=True)
+        assert state.is_completed(), state.message
+        return json.loads((repo / "reports" / "promotion" / "translation-mle.json").read_text())
+
+    edit_params(floor=0.0)  # the tiny model of the first test becomes the champion
+    assert retrain()["champion_after"] == "1"
+    sentences = [example["source"] for example in read_jsonl(repo / "data/interim/translation/test.jsonl")[:6]]
+    # Seeded samples tell two tiny versions apart: their beam outputs are often both empty.
+    request = {"strategy": "sample", "seed": 7}
+    servers = [ModelServer("models:/translation-mle@champion", repo, dict(os.environ), tmp_path / "blue.log")]  # version 1
+    try:
+        load = SteadyLoad(servers[0].url, sentences, concurrency=2, params=request).start()
+        # The new version: other initial weights, and a gate told to take any valid challenger, so that it swaps.
+        edit_params(seed=4321, margin=-100.0, tolerance=1000.0)
+        retrain_started = time.monotonic()
+        record = retrain()
+        retrain_ended = time.monotonic()
+        assert record["promoted"] and record["champion_before"] == "1" and record["champion_after"] == "2", record
+        servers.append(ModelServer("models:/translation-mle@champion", repo, dict(os.environ), tmp_path / "green.log"))  # version 2
+        load.url = servers[1].url  # the load balancer's switch; blue finishes what it holds, then stops
+        time.sleep(5)
+        servers[0].stop()
+        time.sleep(3)
+        answers = load.stop()
+    finally:
+        for server in servers:
+            server.stop()
+
+    assert [a.error for a in answers if a.error] == []
+    during = [a for a in answers if retrain_started <= a.started <= retrain_ended]
+    assert during and all(a.url == servers[0].url for a in during)  # the load ran through the retrain, on the old champion
+    said: dict[tuple[str, int], set[str]] = {}
+    for answer in answers:
+        said.setdefault((answer.url, answer.sentence), set()).add(json.dumps(answer.predictions))
+    assert {key: texts for key, texts in said.items() if len(texts) > 1} == {}  # one answer per input, before and after the alias moved
+    blue, green = ({i: next(iter(said[url, i])) for i in range(len(sentences)) if (url, i) in said} for url in (servers[0].url, servers[1].url))
+    assert green and any(blue[i] != green[i] for i in green if i in blue), "both servers answer alike: the swap would not show"
