@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_commands(commands)
     add_orchestration_commands(commands)
     add_web_command(commands)
+    commands.add_parser("serve", add_help=False, help="serve a model over REST with Ray Serve, batching concurrent requests "
+                        "(same API as `mlflow models serve`; `seqgen serve --help` for its options)")
     return parser
 
 
@@ -178,6 +180,11 @@ def web_command(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:  # its own parser (seqgen.serving), which imports Ray: only when serving
+        from seqgen import serving
+
+        return serving.main(argv[1:], prog="seqgen serve")
     args = build_parser().parse_args(argv)
     if args.command in STAGES:
         import importlib
