@@ -139,7 +139,7 @@ def main() -> None:
         sys.exit(f"error: {err}")
     generator = Generator(model_dir, threads=threads)
     decoder = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(threads,))
-    print(f"model: {args.model} ({model_dir}); default request: {generator.defaults}; engine: {generator.engine_name}; "
+    print(f"model: {args.model} ({model_dir}); default request: {generator.defaults}; "
           f"{threads} torch thread(s)")
 
     def timed(texts: list[str]) -> float:

@@ -59,6 +59,7 @@ def main() -> None:
           f"CTranslate2 compute types on this CPU: {sorted(__import__('ctranslate2').get_supported_compute_types('cpu'))}")
     engines = {"ctranslate2 float32": Engine(scratch / "ct2", "float32", args.threads),
                "ctranslate2 int8": Engine(scratch / "ct2", "int8", args.threads)}
+    exactness(loaded, tokenizer, engines["ctranslate2 float32"], read_jsonl(PROJECT_ROOT / "data" / "interim" / args.task / "valid.jsonl")[:200])
 
     def ours(precision: str):
         settings = dataclasses.replace(cfg, precision=precision)
@@ -92,6 +93,30 @@ def main() -> None:
                 print(f"| {name} | {label} | {engine_name} | {seconds:.2f} | {len(sources) / seconds:.0f} | {bleu:.2f} | "
                       f"{ratio('ctranslate2 float32')} | {ratio('ctranslate2 int8')} |")
     print("\n(vs X: X's time / this row's time; above 1 this row is faster)")
+
+
+def exactness(loaded, tokenizer, engine, examples: list[dict]) -> None:
+    """How far the converted model's teacher-forced log-probabilities are from ours (fp32), on validation pairs."""
+    import torch
+
+    from seqgen.data.tokenization import BOS_ID, EOS_ID, PAD_ID
+
+    def padded(rows):
+        out = torch.full((len(rows), max(map(len, rows))), PAD_ID, dtype=torch.long)
+        for i, row in enumerate(rows):
+            out[i, : len(row)] = torch.tensor(row)
+        return out
+
+    max_len = loaded.seq2seq.cfg.max_len
+    pairs = [(s, t) for s, t in zip(tokenizer.encode([e["source"] for e in examples]), tokenizer.encode([e["target"] for e in examples]))
+             if len(s) <= max_len and len(t) < max_len]
+    sources, targets = [s for s, _ in pairs], [t for _, t in pairs]
+    with torch.no_grad():
+        ours = loaded.seq2seq.sequence_log_probs(padded(sources), padded([[BOS_ID] + t for t in targets]), padded([t + [EOS_ID] for t in targets]))
+    gaps = [abs(a - b) for a, b in zip(ours.tolist(), engine.sequence_log_probs(sources, targets))]
+    per_token = max(gap / (len(t) + 1) for gap, t in zip(gaps, targets))
+    print(f"conversion: teacher-forced sentence log-probabilities on {len(pairs)} validation pairs differ by at most {max(gaps):.1e} "
+          f"(mean {sum(gaps) / len(gaps):.1e}; {per_token:.1e} a token), ours fp32 against CTranslate2 float32")
 
 
 if __name__ == "__main__":

@@ -212,7 +212,7 @@ class BatchedModel:
         self.decoder: asyncio.Task | None = None
         self.stats = {"requests": 0, "batches": 0, "largest_batch": 0, "decode_calls": 0, "decode_seconds": 0.0}
         self.settings = {"model_dir": str(model_dir), "threads": self.executor.submit(torch.get_num_threads).result(),
-                         "max_batch_size": max_batch_size, "batch_wait_ms": batch_wait_ms, "engine": self.generator.engine_name}
+                         "max_batch_size": max_batch_size, "batch_wait_ms": batch_wait_ms}
 
     async def __call__(self, request: HttpRequest):
         path = request.url.path.rstrip("/") or "/"
