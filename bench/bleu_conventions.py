@@ -8,7 +8,7 @@ more matching n-grams and reads higher. This script decodes the model's output o
 the evaluate stage does (its detokenised score is printed first, as a check against metrics/translation-<family>.json), and scores
 that one output under each convention. Test sets are only reported here, never tuned on.
 
-Needs sacremoses, a benchmark-only extra: `pip install -e '.[bench]'`. Run:
+The last convention is the evaluate stage's bleu_lc_tok (seqgen.evaluation.metrics). Run:
     . scripts/env.sh && python bench/bleu_conventions.py --model models/translation-mle
 """
 
@@ -41,7 +41,7 @@ def scores(hypotheses: list[str], references: list[str], moses) -> dict[str, flo
         "sacreBLEU 13a, lower-cased": bleu(hypotheses, references, lowercase=True),
         "sacreBLEU intl, cased": bleu(hypotheses, references, tokenize="intl"),
         "Moses-tokenised, cased (multi-bleu.perl)": bleu(hyp_tok, ref_tok, tokenize="none", force=True),
-        "Moses-tokenised, lower-cased (multi-bleu.perl -lc)": bleu(hyp_tok, ref_tok, tokenize="none", lowercase=True, force=True),
+        "Moses-tokenised, lower-cased (multi-bleu.perl -lc; the evaluate stage's bleu_lc_tok)": bleu(hyp_tok, ref_tok, tokenize="none", lowercase=True, force=True),
     }
 
 
@@ -51,10 +51,7 @@ def main() -> None:
                         help="trained translation model directory (default: models/translation-mle)")
     parser.add_argument("--profile", help="params profile for the evaluate stage's decoding (default: params.yaml's `profile`)")
     args = parser.parse_args()
-    try:
-        from sacremoses import MosesTokenizer
-    except ImportError:
-        sys.exit("sacremoses is not installed: `pip install -e '.[bench]'` (a benchmark-only extra)")
+    from sacremoses import MosesTokenizer
     if not (args.model / "model.pt").is_file():
         sys.exit(f"{args.model}: no model.pt (train it first, e.g. `dvc repro train-mle@translation`)")
     header(shlex.join(["python", "bench/bleu_conventions.py", *sys.argv[1:]]))

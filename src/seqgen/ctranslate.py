@@ -18,16 +18,36 @@ VAE's latent z, added to every decoder input) cannot be expressed in CTranslate2
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from seqgen.data.tokenization import BOS_ID, EOS_ID, UNK_ID
 from seqgen.training.trainer import file_md5
 
-CONVERSION_FILE = "conversion.json"  # beside the converted model: what was converted, from which weights, and the md5 of the result
+CONVERTED_DIR = "ctranslate2"  # beside the model files of a registered version
+CONVERSION_FILE = "conversion.json"  # in the converted folder: what was converted, from which weights, and the md5 of the result
 COMPUTE_TYPES = ("float32", "int8", "int8_float32", "bfloat16", "int8_bfloat16", "auto")
+
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineConfig:
+    """params.yaml tasks.<task>.engine: what decodes a registered version's beam and greedy requests."""
+
+    name: Literal["ctranslate2", "torch"] = "torch"  # ctranslate2: the weights converted at registration; torch: our decoder
+    compute_type: Literal["float32", "int8"] = "int8"  # ctranslate2's precision, chosen when the model is loaded
+
+
+def engine_config(params: dict, task: str) -> EngineConfig:
+    """tasks.<task>.engine, or our decoder where a task declares none."""
+    from seqgen.config import from_mapping
+
+    spec = params["tasks"][task].get("engine")
+    return EngineConfig() if spec is None else from_mapping(EngineConfig, spec, f"tasks.{task}.engine")
 
 
 class NotConvertible(ValueError):

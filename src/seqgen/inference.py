@@ -38,6 +38,7 @@ MAX_INPUT_CHARS = 5000
 MAX_BATCH = 1000
 DECODING_FILE = "decoding.json"  # beside the model files: the evaluate stage's decoding, which its metrics measured
 SERVING_FILE = "serving.json"  # beside the model files: the default params of a request (tasks.<task>.serve)
+ENGINE_FILE = "engine.json"  # beside the model files of a version converted to CTranslate2 (seqgen.ctranslate)
 MAX_OUTPUTS = 20  # num_outputs cap; also inputs x num_outputs <= MAX_BATCH, which bounds a request's time and memory
 STRATEGIES = ("beam", "greedy", "sample")
 LATENTS = ("mean", "sample")
@@ -137,10 +138,13 @@ def detokenize(text: str) -> str:
 
 @dataclasses.dataclass
 class Generator:
-    """A model folder (models/<task>-<family>/ or a registered model's copy) ready to answer."""
+    """A model folder (models/<task>-<family>/ or a registered model's copy) ready to answer. A registered version
+    whose engine is CTranslate2 (engine.json beside its files, tasks.<task>.engine) decodes beam and greedy requests
+    with its converted weights; sampling, and every request of a folder without one, use our decoder."""
 
     model_dir: Path
     threads: int = 0  # 0: leave torch's default
+    engine: str = "auto"  # auto: the folder's engine.json (our decoder without one); torch: always our decoder
 
     def __post_init__(self) -> None:
         import torch
@@ -161,7 +165,22 @@ class Generator:
         serving_file = Path(self.model_dir) / SERVING_FILE
         serving = json.loads(serving_file.read_text(encoding="utf-8")) if serving_file.is_file() else {}
         self.defaults = check_request(serving, Request(beam=self.decoding.beam))
+        self.ctranslate2 = self._load_engine()
         self._lock = threading.Lock()  # a request seeds torch's generator: one decodes at a time
+
+    def _load_engine(self):
+        engine_file = Path(self.model_dir) / ENGINE_FILE
+        if self.engine == "torch" or not engine_file.is_file():
+            return None
+        from seqgen.ctranslate import CONVERTED_DIR, Engine
+
+        spec = json.loads(engine_file.read_text(encoding="utf-8"))
+        return Engine(Path(self.model_dir) / CONVERTED_DIR, spec["compute_type"], self.threads)
+
+    @property
+    def engine_name(self) -> str:
+        """What decodes beam and greedy requests: "ctranslate2 int8", ..., or "torch"."""
+        return f"ctranslate2 {self.ctranslate2.compute_type}" if self.ctranslate2 else "torch"
 
     @property
     def task(self) -> str:
@@ -189,7 +208,11 @@ class Generator:
         if len(clean) * request.num_outputs > MAX_BATCH:
             raise InputError(f"{len(clean)} inputs x num_outputs {request.num_outputs} is more than {MAX_BATCH} outputs per call")
         with self._lock:
-            torch.manual_seed(request.seed)
-            ids = decode_outputs(self.loaded, self.encode(clean), self.decoding, request)
+            if self.ctranslate2 is not None and self.ctranslate2.serves(request):
+                ids = self.ctranslate2.decode(self.encode(clean), request, self.decoding.max_output_tokens, self.decoding.length_penalty,
+                                              self.decoding.batch_tokens)
+            else:
+                torch.manual_seed(request.seed)
+                ids = decode_outputs(self.loaded, self.encode(clean), self.decoding, request)
         readable = detokenize if self.loaded.kind == "dialogue" else str.strip
         return [[readable(text) for text in self.tokenizer.decode(group)] for group in ids]

@@ -72,10 +72,12 @@ def test_sampling_is_seeded_and_respects_top_k(trained):
 def test_translation_metrics_have_every_contract_key(translation_ws, trained):
     loaded, _ = trained
     cfg = EvaluateConfig(**TINY_EVALUATE)
-    metrics, samples = evaluate(loaded, translation_ws / "data" / "interim" / "translation", translation_ws / "data" / "processed" / "translation", cfg, test_sets=task_spec_of("translation").test_sets)
+    metrics, samples = evaluate(loaded, translation_ws / "data" / "interim" / "translation", translation_ws / "data" / "processed" / "translation", cfg, test_sets=task_spec_of("translation").test_sets,
+                                target_lang="de")
     assert TRANSLATION_KEYS <= set(metrics)
     assert metrics["bleu"] == metrics["test_2016_flickr"]["bleu"] and 0 <= metrics["bleu"] <= 100
-    assert {"bleu", "chrf", "bleu_signature"} <= set(metrics["test_2017_flickr"])
+    assert {"bleu", "chrf", "bleu_signature", "bleu_lc_tok", "bleu_lc_tok_signature"} <= set(metrics["test_2017_flickr"])
+    assert 0 <= metrics["bleu_lc_tok"] <= 100 and "case:lc" in metrics["bleu_lc_tok_signature"]  # the anchors' convention (issue 30)
     assert metrics["ppl"] > 1 and "tok:13a" in metrics["bleu_signature"]
     assert len(samples) == 2 * cfg.report_examples and {"source", "reference", "hypothesis"} <= set(samples[0])
     # three sampled translations per source: each scored against the references and against each other

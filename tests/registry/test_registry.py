@@ -18,6 +18,8 @@ import pytest
 import yaml
 
 from helpers import PROJECT_ROOT, task_spec_of
+from seqgen.ctranslate import file_md5
+from seqgen.inference import Generator
 from tiny import TINY_EVALUATE, make_workspace, tiny_params
 
 NAME = "translation-mle"
@@ -131,6 +133,12 @@ def test_bad_then_good_model_first_is_promoted_with_lineage_tags(project):
         assert part in card, part
     samples = card.split("## Sample outputs")[1].split("## Limitations")[0]
     assert samples.count("<br>") >= 6  # three validation inputs, three sampled alternatives each
+    # tasks.translation.engine: its weights in CTranslate2 are part of the version, their md5 tagged (issue 29).
+    exported = root / "models" / "mlflow" / NAME / "artifacts" / "model"
+    assert version.tags["engine"] == "ctranslate2 int8"
+    assert version.tags["ctranslate2_md5"] == file_md5(exported / "ctranslate2" / "model.bin")
+    assert json.loads((exported / "engine.json").read_text()) == {"engine": "ctranslate2", "compute_type": "int8"}
+    assert Generator(exported).engine_name == "ctranslate2 int8" and Generator(exported, engine="torch").engine_name == "torch"
 
 
 def test_better_challenger_is_promoted(project):

@@ -10,7 +10,8 @@ import torch
 
 from seqgen.data.tokenization import Tokenizer, load_encoded
 from seqgen.decoding import beam_search, beam_search_n_best, generate
-from seqgen.evaluation.metrics import corpus_bleu, corpus_chrf, dialog_distinct, distinct_n, multi_sample_bleu, pairwise_bleu
+from seqgen.evaluation.metrics import (corpus_bleu, corpus_chrf, dialog_distinct, distinct_n, multi_sample_bleu, pairwise_bleu,
+                                      tokenised_lowercased_bleu)
 from seqgen.io import read_jsonl
 from seqgen.models.store import LoadedModel
 from seqgen.training.batching import evaluation_batches
@@ -148,9 +149,11 @@ def perplexity(loaded: LoadedModel, split_path: Path, batch_tokens: int) -> dict
     return loaded.behaviour.held_out(loaded.model, batches)
 
 
-def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateConfig, *, test_sets: dict[str, str]) -> tuple[dict[str, Any], list[dict]]:
+def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateConfig, *, test_sets: dict[str, str],
+             target_lang: str | None = None) -> tuple[dict[str, Any], list[dict]]:
     """(metrics, sample rows) for one model on its task's test sets ({reported name: split}, `tasks.<task>.test_sets`;
-    the first is the headline)."""
+    the first is the headline). A translation model given its `target_lang` is also scored as the published Multi30k
+    figures are (bleu_lc_tok: lower-cased, Moses-tokenised; its signature beside it)."""
     torch.manual_seed(cfg.seed)
     tokenizer = Tokenizer(loaded.tokenizer_path)
     max_len = loaded.seq2seq.cfg.max_len
@@ -165,6 +168,8 @@ def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateC
         entry: dict[str, Any] = {"bleu": bleu, "bleu_signature": bleu_signature, "examples": len(examples)}
         if loaded.kind == "translation":
             entry["chrf"], entry["chrf_signature"] = corpus_chrf(hypotheses, references)
+            if target_lang:
+                entry["bleu_lc_tok"], entry["bleu_lc_tok_signature"] = tokenised_lowercased_bleu(hypotheses, references, target_lang)
             if cfg.samples:  # k sampled translations per source: how good each is, and how different
                 sampled = [tokenizer.decode(decode(loaded, sources, cfg, sample=True)) for _ in range(cfg.samples)]
                 entry.update(sample_bleu=sum(corpus_bleu(s, references)[0] for s in sampled) / len(sampled), samples_per_source=cfg.samples)
@@ -204,7 +209,8 @@ def evaluate_model(task: str, family: str, params: dict, root: Path = Path("."))
     torch.set_num_threads(section(params, "train.run.threads"))
     name = f"{task}-{family}"
     loaded = load_model_dir(root / "models" / name)
-    metrics, samples = evaluate(loaded, root / "data/interim" / task, root / "data/processed" / task, cfg, test_sets=task_spec(params, task).test_sets)
+    metrics, samples = evaluate(loaded, root / "data/interim" / task, root / "data/processed" / task, cfg, test_sets=task_spec(params, task).test_sets,
+                                target_lang=params["tasks"][task].get("data", {}).get("target_lang"))
     write_json_atomic(root / "metrics" / f"{name}.json", metrics)
     write_jsonl_atomic(root / "reports/samples" / f"{name}.jsonl", samples)
     return metrics

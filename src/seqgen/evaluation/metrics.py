@@ -20,6 +20,25 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[f
     return float(score.score), str(metric.get_signature())  # the signature is complete only after scoring
 
 
+def tokenised_lowercased_bleu(hypotheses: Sequence[str], references: Sequence[str], lang: str) -> tuple[float, str]:
+    """BLEU as published Multi30k figures report it (issue 30's anchors): hypotheses and references Moses-tokenised
+    (sacremoses, tokenizer.perl's rules for `lang`), then scored on those tokens, lower-cased: multi-bleu.perl -lc.
+    The models stay cased; only this score folds case. Its signature names the pre-tokenisation sacreBLEU's omits."""
+    from importlib.metadata import version
+
+    from sacrebleu.metrics import BLEU
+    from sacremoses import MosesTokenizer
+
+    moses = MosesTokenizer(lang=lang)
+
+    def tokenised(texts: Sequence[str]) -> list[str]:
+        return [moses.tokenize(text, escape=False, return_str=True) for text in texts]
+
+    metric = BLEU(tokenize="none", lowercase=True, force=True)
+    score = metric.corpus_score(tokenised(hypotheses), [tokenised(references)])
+    return float(score.score), f"pretok:moses-{lang}(sacremoses {version('sacremoses')})|{metric.get_signature()}"
+
+
 def corpus_chrf(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[float, str]:
     from sacrebleu.metrics import CHRF
 

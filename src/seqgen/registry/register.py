@@ -39,6 +39,7 @@ CHALLENGER, CHAMPION = "challenger", "champion"
 METRIC_TAG = "metric."
 SERVING_TAG = "serving"  # the version's default request params (JSON): new defaults make a new version
 CODE_TAG = "code_md5"  # the md5 of the code the version carries (seqgen's package): new code makes a new version
+ENGINE_TAG = "engine"  # what decodes its beam and greedy requests (tasks.<task>.engine): another engine makes a new version
 
 
 class RegistryError(SeqgenError):
@@ -110,27 +111,29 @@ def code_md5() -> str:
     return digest.hexdigest()
 
 
-def find_version(name: str, md5: str, serving: str | None = None, code: str | None = None):
-    """The registered version of `name` holding exactly these model files (and, given `serving` and `code`,
-    answering with these default params and carrying this code: its tags), if any."""
+def find_version(name: str, md5: str, serving: str | None = None, code: str | None = None, engine: str | None = None):
+    """The registered version of `name` holding exactly these model files (and, given `serving`, `code` and `engine`,
+    answering with these default params, carrying this code and decoding with this engine: its tags), if any."""
     from mlflow.exceptions import MlflowException
 
     try:
         versions = _client().search_model_versions(f"name = '{name}' and tag.model_md5 = '{md5}'")
     except MlflowException:
         return None
-    versions = [v for v in versions if (serving is None or v.tags.get(SERVING_TAG) == serving) and (code is None or v.tags.get(CODE_TAG) == code)]
+    wanted = {SERVING_TAG: serving, CODE_TAG: code, ENGINE_TAG: engine}
+    versions = [v for v in versions if all(value is None or v.tags.get(tag) == value for tag, value in wanted.items())]
     return min(versions, key=lambda v: int(v.version)) if versions else None
 
 
-def model_requirements() -> list[str]:
+def model_requirements(engine: str = "torch") -> list[str]:
     """What a consumer installs to load the pyfunc (the model carries seqgen's own code): the packages it imports, at
     the versions installed here. mlflow-skinny, not mlflow: loading and serving a pyfunc needs no tracking server,
     UI or SQL store. torch without its local label (`2.13.0`, not `2.13.0+cpu`): pip then takes a CPU wheel where
     one is offered (`--index-url https://download.pytorch.org/whl/cpu`) and PyPI's build elsewhere."""
     from importlib.metadata import version
 
-    return [f"{dist}=={version(dist).split('+')[0]}" for dist in ("torch", "sentencepiece", "sacrebleu", "numpy", "pandas", "pyyaml", "mlflow-skinny")]
+    dists = ("torch", "sentencepiece", "sacrebleu", "numpy", "pandas", "pyyaml", "mlflow-skinny") + (("ctranslate2",) if engine.startswith("ctranslate2") else ())
+    return [f"{dist}=={version(dist).split('+')[0]}" for dist in dists]
 
 
 def param_schema(serving):
@@ -148,7 +151,9 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
                 interim: Path, root: Path = Path("."), serving=None):
     """Log the model as a pyfunc (models-from-code, carrying seqgen's code) and register it as a new version of
     `name`, tagged with its lineage, metrics and test data version; returns the version (an existing one for the
-    same files)."""
+    same files). Where tasks.<task>.engine names CTranslate2 and the family converts (not the VAE), the converted
+    weights are part of the version (artifacts/model/ctranslate2/, their md5 tagged) and decode its beam and greedy
+    requests."""
     import mlflow
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, DataType, Schema
@@ -162,7 +167,8 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
     serving = serving or Request(beam=decoding.get("beam", 5))
     md5 = model_md5(model_dir)
     serving_tag, code = json.dumps(dataclasses.asdict(serving), sort_keys=True), code_md5()
-    existing = find_version(name, md5, serving_tag, code)
+    engine, engine_note = chosen_engine(params, task, model_dir)
+    existing = find_version(name, md5, serving_tag, code, engine)
     lineage, missing = train_lineage(task, name.split("-", 1)[1], root)
     if existing is not None:  # the same files: refresh the metrics (e.g. after a change in decoding) and lineage, keep the version
         for key, value in numeric_metrics(metrics).items():
@@ -171,7 +177,8 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
             for key, value in {**lineage_tags(task, params, root), LINEAGE_TAG: json.dumps(lineage, sort_keys=True)}.items():
                 _client().set_model_version_tag(name, existing.version, key, value)
         return _client().get_model_version(name, existing.version)  # its description is its card
-    tags = {**lineage_tags(task, params, root), "model_md5": md5, SERVING_TAG: serving_tag, CODE_TAG: code, "test_data_version": test_data_version(interim),
+    tags = {**lineage_tags(task, params, root), "model_md5": md5, SERVING_TAG: serving_tag, CODE_TAG: code, ENGINE_TAG: engine,
+            "test_data_version": test_data_version(interim), **({f"{ENGINE_TAG}.note": engine_note} if engine_note else {}),
             **{f"{METRIC_TAG}{k}": repr(v) for k, v in numeric_metrics(metrics).items()},
             # What `seqgen reproduce` rebuilds the model from: the train stage's dvc.lock entry (code, data and params
             # with their md5s), or why there is none.
@@ -185,6 +192,8 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
             shutil.copyfile(Path(model_dir) / file, bundle / file)
         (bundle / "decoding.json").write_text(json.dumps(decoding, indent=1), encoding="utf-8")
         (bundle / SERVING_FILE).write_text(json.dumps(dataclasses.asdict(serving), indent=1), encoding="utf-8")
+        if engine != "torch":
+            tags["ctranslate2_md5"] = add_converted(model_dir, bundle, engine)
         card = card_of(name, spec.kind, bundle, tags, metrics, decoding, serving, interim)
         with stage_run(f"register@{name}", task, params, {"registry": params["tasks"][task].get("registry", {}), "decoding": decoding,
                                                           "serving": dataclasses.asdict(serving)}, root) as run:
@@ -196,7 +205,7 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
                 code_paths=[str(PACKAGE_DIR)],  # seqgen's own code travels with the model: PyPI has no seqgen of ours
                 signature=signature,
                 input_example=EXAMPLES[spec.kind],
-                pip_requirements=model_requirements(),  # named, not inferred: inference is slow and would miss nothing here
+                pip_requirements=model_requirements(engine),  # named, not inferred: inference is slow and would miss nothing here
             )
             for dataset, numbers in metrics_by_dataset(spec, metrics, root):  # the model's page: which data each number is on
                 mlflow.log_metrics(numbers, dataset=dataset, model_id=info.model_id)
@@ -204,6 +213,30 @@ def log_version(name: str, task: str, model_dir: Path, metrics: dict[str, Any], 
             version = mlflow.register_model(info.model_uri, name, tags={**tags, "run_id": run.info.run_id})
             version = _client().update_model_version(name, version.version, description=card)
     return version
+
+
+def chosen_engine(params: dict, task: str, model_dir: Path) -> tuple[str, str | None]:
+    """The engine a version of models/<task>-<family> decodes beam and greedy requests with ("torch", or "ctranslate2
+    <compute type>") and, where tasks.<task>.engine asked for CTranslate2 and the family cannot have it, why."""
+    from seqgen.ctranslate import engine_config, why_not_convertible
+
+    cfg = engine_config(params, task)
+    if cfg.name == "torch":
+        return "torch", None
+    reason = why_not_convertible(json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8")))
+    return ("torch", f"our decoder: {reason}") if reason else (f"ctranslate2 {cfg.compute_type}", None)
+
+
+def add_converted(model_dir: Path, bundle: Path, engine: str) -> str:
+    """Convert the weights into the bundle (bundle/ctranslate2/) and name the engine (bundle/engine.json); returns the
+    md5 of the converted weights (model.bin)."""
+    from seqgen.ctranslate import CONVERTED_DIR, convert
+    from seqgen.inference import ENGINE_FILE
+
+    record = convert(model_dir, bundle / CONVERTED_DIR)
+    compute_type = engine.split()[1]
+    (bundle / ENGINE_FILE).write_text(json.dumps({"engine": "ctranslate2", "compute_type": compute_type}, indent=1), encoding="utf-8")
+    return record["model_bin_md5"]
 
 
 def card_of(name: str, kind: str, bundle: Path, tags: dict[str, str], metrics: dict[str, Any], decoding: dict[str, Any], serving, interim: Path) -> str:
@@ -303,7 +336,8 @@ def gate(name: str, version: str, cfg: GateConfig, test_version: str, reevaluate
             # The champion's own weights with new default request params (params.yaml tasks.<task>.serve, chosen on
             # validation) or new serving code: its test metrics are the champion's by construction, so no margin can be
             # asked of it.
-            changed = [what for what, tag in (("serving defaults", SERVING_TAG), ("code", CODE_TAG)) if candidate.tags.get(tag) != champion.tags.get(tag)]
+            changed = [what for what, tag in (("serving defaults", SERVING_TAG), ("code", CODE_TAG), ("engine", ENGINE_TAG))
+                       if candidate.tags.get(tag) != champion.tags.get(tag)]
             decision = Decision(True, f"the champion's model (version {champion.version}) with new {' and '.join(changed) or 'tags'}")
         else:
             decision = decide(challenger_metrics, champion_metrics if champion is not None else None, cfg)
@@ -385,7 +419,7 @@ def reevaluator(task: str, params: dict, root: Path):
         with tempfile.TemporaryDirectory(prefix="seqgen-champion-") as tmp:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{version.name}/{version.version}", dst_path=tmp))
             metrics, _ = evaluate(load_model_dir(local / "artifacts" / "model"), root / "data/interim" / task, root / "data/processed" / task, cfg,
-                                  test_sets=task_spec(params, task).test_sets)
+                                  test_sets=task_spec(params, task).test_sets, target_lang=params["tasks"][task].get("data", {}).get("target_lang"))
         return metrics
 
     return reevaluate
