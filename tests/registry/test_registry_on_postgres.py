@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from seqgen.evaluation.evaluate import EvaluateConfig, evaluate
-from seqgen.inference import DECODING_FILE, Generator
+from seqgen.inference import Generator
 from seqgen.models.store import load_model_dir
 from seqgen.registry.register import register_and_gate as register
 from seqgen.training.job import train
@@ -46,8 +46,8 @@ def test_register_gate_and_load_through_a_postgres_backed_server(tracking_server
         assert dict(cursor.fetchall())["champion"] == int(record["version"])
 
     sentences = ["A man in a blue shirt is standing on a ladder.", "Two dogs run through the snow."]
-    (root / "models/translation-mle" / DECODING_FILE).write_text(json.dumps(params["tasks"]["translation"]["evaluate"]))
-    expected = Generator(root / "models/translation-mle")(sentences)
+    # The version as the register stage exported it (with its engine: CTranslate2 int8 by params.yaml), decoded in process.
+    expected = Generator(root / "models/mlflow/translation-mle/artifacts/model")(sentences)
     code = "import json, sys, mlflow; print(json.dumps(mlflow.pyfunc.load_model('models:/translation-mle@champion').predict(json.loads(sys.argv[1]))))"
     out = subprocess.run([sys.executable, "-c", code, json.dumps(sentences)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]

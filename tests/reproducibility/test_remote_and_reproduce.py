@@ -108,7 +108,7 @@ def origin(tmp_path_factory, built_repo):
         params["tasks"][task]["registry"]["floor"] = 0.0
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     trained_at = commit(repo, "slices of the corpora, tiny profile")
-    consumer = start_consumer_virtualenv(root.parent / "consumer")  # installs meanwhile (it waits on unpacking, not on the CPU)
+    consumer = start_consumer_virtualenv(root.parent / "consumer", params)  # installs meanwhile (it waits on unpacking, not on the CPU)
     output = make_run(repo, *TARGETS)
     first_run = commit(repo, "first run")
     yield {"root": root, "repo": repo, "remote": root / "seqgen-dvc-remote", "trained_at": trained_at, "first_run": first_run, "output": output,
@@ -118,12 +118,14 @@ def origin(tmp_path_factory, built_repo):
         consumer[0].wait()
 
 
-def start_consumer_virtualenv(venv: Path) -> tuple[subprocess.Popen, list[str]]:
-    """A fresh virtualenv getting exactly what a registered model's requirements.txt will name (the test checks that it
-    does), started in the background: (the install, the requirements)."""
+def start_consumer_virtualenv(venv: Path, params: dict) -> tuple[subprocess.Popen, list[str]]:
+    """A fresh virtualenv getting exactly what the registered translation MLE's requirements.txt will name (the test
+    checks that it does: with ctranslate2 where tasks.translation.engine serves it on CTranslate2), started in the
+    background: (the install, the requirements)."""
+    from seqgen.ctranslate import engine_config
     from seqgen.registry.register import model_requirements
 
-    requirements = model_requirements()
+    requirements = model_requirements(engine_config(params, "translation").name)
     pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-compile", *requirements]
     script = f"{sys.executable} -m venv {venv} && " + " ".join(pip)
     log = venv.parent / "consumer-install.log"
