@@ -25,9 +25,14 @@ from common import PROJECT_ROOT, evaluate_config, header, params_with_profile  #
 TASK = "translation"
 
 
-def scores(hypotheses: list[str], references: list[str], moses) -> dict[str, float]:
+def scores(hypotheses: list[str], references: list[str], lang: str) -> dict[str, float]:
     """BLEU of one output under each convention; "tokenize=none" on Moses tokens is multi-bleu.perl's BLEU."""
     from sacrebleu.metrics import BLEU
+    from sacremoses import MosesTokenizer
+
+    from seqgen.evaluation.metrics import tokenised_lowercased_bleu
+
+    moses = MosesTokenizer(lang=lang)
 
     def bleu(hyps: list[str], refs: list[str], **options) -> float:
         return float(BLEU(**options).corpus_score(hyps, [refs]).score)
@@ -41,7 +46,7 @@ def scores(hypotheses: list[str], references: list[str], moses) -> dict[str, flo
         "sacreBLEU 13a, lower-cased": bleu(hypotheses, references, lowercase=True),
         "sacreBLEU intl, cased": bleu(hypotheses, references, tokenize="intl"),
         "Moses-tokenised, cased (multi-bleu.perl)": bleu(hyp_tok, ref_tok, tokenize="none", force=True),
-        "Moses-tokenised, lower-cased (multi-bleu.perl -lc; the evaluate stage's bleu_lc_tok)": bleu(hyp_tok, ref_tok, tokenize="none", lowercase=True, force=True),
+        "Moses-tokenised, lower-cased (multi-bleu.perl -lc; the evaluate stage's bleu_lc_tok)": tokenised_lowercased_bleu(hypotheses, references, lang)[0],
     }
 
 
@@ -51,29 +56,29 @@ def main() -> None:
                         help="trained translation model directory (default: models/translation-mle)")
     parser.add_argument("--profile", help="params profile for the evaluate stage's decoding (default: params.yaml's `profile`)")
     args = parser.parse_args()
-    from sacremoses import MosesTokenizer
     if not (args.model / "model.pt").is_file():
         sys.exit(f"{args.model}: no model.pt (train it first, e.g. `dvc repro train-mle@translation`)")
     header(shlex.join(["python", "bench/bleu_conventions.py", *sys.argv[1:]]))
 
     from seqgen.data.tokenization import Tokenizer
-    from seqgen.evaluation.evaluate import TEST_SETS, decode, encode_sources
+    from seqgen.config import task_spec
+    from seqgen.evaluation.evaluate import decode, encode_sources
     from seqgen.io import read_jsonl
     from seqgen.models.store import load_model_dir
 
     params = params_with_profile(args.profile)
     cfg = evaluate_config(params, TASK)
-    moses = MosesTokenizer(lang=params["tasks"][TASK]["data"]["target_lang"])
+    lang = params["tasks"][TASK]["data"]["target_lang"]
     loaded = load_model_dir(args.model)
     loaded.model.eval()
     tokenizer = Tokenizer(loaded.tokenizer_path)
 
     table: dict[str, dict[str, float]] = {}
-    for test_set, split in TEST_SETS[TASK].items():
+    for test_set, split in task_spec(params, TASK).test_sets.items():
         examples = read_jsonl(PROJECT_ROOT / "data" / "interim" / TASK / f"{split}.jsonl")
         sources = encode_sources(TASK, tokenizer, examples, loaded.seq2seq.cfg.max_len)
         hypotheses = tokenizer.decode(decode(loaded, sources, cfg, beam=cfg.beam))
-        table[test_set] = scores(hypotheses, [e["target"] for e in examples], moses)
+        table[test_set] = scores(hypotheses, [e["target"] for e in examples], lang)
 
     print(f"\n{args.model}, beam {cfg.beam}, length penalty {cfg.length_penalty}")
     print(f"{'convention':<56}" + "".join(f"{name:>20}" for name in table))

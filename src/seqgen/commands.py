@@ -13,6 +13,16 @@ from seqgen.errors import SeqgenError
 Predictor = Callable[..., list[list[str]]]  # (texts, params=None) -> for each text, its outputs
 
 
+def load_error(uri: str, err: Exception) -> SeqgenError:
+    """Why the model at `uri` could not be loaded, with where else to find it when `uri` names a registered model."""
+    hint = ""
+    if uri.startswith("models:/"):  # e.g. a clone that pulled its models has a registry of its own, maybe empty
+        name = uri[len("models:/"):].split("@")[0].split("/")[0]
+        hint = (f" (a clone that pulled its models with `dvc pull` serves them from their folders: --model models/mlflow/{name}; "
+                "a team shares one registry through an MLflow tracking server: MLFLOW_TRACKING_URI)")
+    return SeqgenError(f"cannot load model {uri!r}: {str(err).splitlines()[0]}{hint}")
+
+
 def load_predictor(uri: str) -> Predictor:
     """A function from input strings (and optional request params, seqgen.inference.PARAMS) to each input's outputs:
     a trained model folder, or any MLflow model URI (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/...), loaded
@@ -41,12 +51,7 @@ def load_predictor(uri: str) -> Predictor:
     try:
         model = mlflow.pyfunc.load_model(uri)
     except (MlflowException, OSError) as err:
-        hint = ""
-        if uri.startswith("models:/"):  # e.g. a clone that pulled its models has a registry of its own, maybe empty
-            name = uri[len("models:/"):].split("@")[0].split("/")[0]
-            hint = (f" (a clone that pulled its models with `dvc pull` serves them from their folders: --model models/mlflow/{name}; "
-                    "a team shares one registry through an MLflow tracking server: MLFLOW_TRACKING_URI)")
-        raise SeqgenError(f"cannot load model {uri!r}: {str(err).splitlines()[0]}{hint}") from None
+        raise load_error(uri, err) from None
 
     def predict(texts: list[str], params: dict | None = None) -> list[list[str]]:
         try:

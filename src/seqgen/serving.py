@@ -5,8 +5,9 @@ a decoder call (about 13 requests/s at concurrency 8 here), while the same model
 offline, in batches. Ray Serve is the tool the issue names and the one Made-With-ML serves with; `@serve.batch`
 gathers the requests that arrive within a few milliseconds into one call, and the same application runs several
 replicas (`--replicas`) or on a Ray cluster (`RAY_ADDRESS=...`: the model folder must then be readable on every
-node) with no change to the code. Measured with bench/bench_batched_serve.py (2 cores, a training job beside it, beam 5,
-one sentence a request, 32 clients): 38 requests/s here against 8 for `mlflow models serve` of the same model.
+node) with no change to the code. Measured with bench/bench_batched_serve.py (2 cores, beam 5, one sentence a request,
+32 clients; docs/EXPERIMENTS.md): 77 requests/s for the translation champion on CTranslate2 int8, p99 0.63 s, where
+`mlflow models serve` of the same model with our decoder answers about 13.
 
 The REST contract is `mlflow models serve`'s for our pyfunc, so its clients work unchanged:
 - POST /invocations {"inputs": [...], "params": {...}} (or "instances", "dataframe_split", "dataframe_records")
@@ -93,12 +94,9 @@ def resolve_model_dir(model: str) -> Path:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model, dst_path=str(download)))
     except (MlflowException, OSError) as err:
         shutil.rmtree(download, ignore_errors=True)
-        hint = ""
-        if model.startswith("models:/"):  # the same hint as `seqgen translate`
-            name = model[len("models:/"):].split("@")[0].split("/")[0]
-            hint = (f" (a clone that pulled its models with `dvc pull` serves them from their folders: --model models/mlflow/{name}; "
-                    "a team shares one registry through an MLflow tracking server: MLFLOW_TRACKING_URI)")
-        raise SeqgenError(f"cannot load model {model!r}: {str(err).splitlines()[0]}{hint}") from None
+        from seqgen.commands import load_error
+
+        raise load_error(model, err) from None
     return _registered_model(local, model)
 
 
@@ -414,7 +412,7 @@ def build_parser(prog: str = "python -m seqgen.serving") -> argparse.ArgumentPar
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
     parser.add_argument("--replicas", type=int, default=1, help="model copies, each a process with its own batches (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch threads per replica (default: the cores but one, divided by the replicas; at least 1)")
+                        help="decoding threads per replica, torch's or CTranslate2's (default: the cores but one, divided by the replicas; at least 1)")
     parser.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
                         help="most requests decoded together by a replica (default: %(default)s)")
     parser.add_argument("--batch-wait-ms", type=float, default=DEFAULT_BATCH_WAIT_MS,
