@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="timed training steps, in windows of 10 (after 5 warm-up steps)")
     parser.add_argument("--task", default="translation")
     parser.add_argument("--batch-tokens", type=int, help="override train.<task>.mle.trainer.batch_tokens")
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="override train.run.precision (fp32 on a bf16 "
+                        "machine, with bench/bench_pipeline.py's --emulate-avx2 variables, approximates the AVX2 kind)")
     args = parser.parse_args()
     os.chdir(PROJECT_ROOT)
     header(" ".join(["python bench/bench_train.py", *sys.argv[1:]]))
@@ -70,6 +72,8 @@ def main() -> None:
     trainer_params.update(steps=10**6, eval_every=10**9)  # the schedule is irrelevant here; no validation
     if args.batch_tokens:
         trainer_params["batch_tokens"] = args.batch_tokens
+    if args.precision:
+        params["train"]["run"]["precision"] = args.precision
     job, model_cfg, _, _ = build_job(args.task, "mle", params)
     job.checkpoint_dir = Path("/nonexistent/bench")  # never resume or write a checkpoint
     job.metrics_path = None
