@@ -25,7 +25,7 @@ class EvaluateConfig:
     temperature: float  # sampling temperature
     top_k: int  # sampling: keep the k most likely tokens (0: all)
     top_p: float  # sampling: nucleus mass (1.0: all)
-    max_contexts: int  # dialogue: contexts used for the sampled metrics (0: the whole test set)
+    max_contexts: int  # dialogue: the first N test contexts scored, by beam and by sampling (0: all); perplexity uses all
     report_examples: int  # examples written to reports/samples/
     seed: int  # for sampled outputs
     max_output_tokens: int  # cap on generated tokens (also 1.5 x source + 10)
@@ -161,6 +161,8 @@ def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateC
     samples: list[dict] = []
     for name, split in test_sets.items():
         examples = read_jsonl(interim / f"{split}.jsonl")
+        if loaded.kind == "dialogue" and cfg.max_contexts:
+            examples = examples[: cfg.max_contexts]  # beam and sampled metrics on the same contexts
         references = [e["target"] for e in examples]
         sources = encode_sources(loaded.kind, tokenizer, examples, max_len)
         hypotheses = tokenizer.decode(decode(loaded, sources, cfg, beam=cfg.beam))
@@ -176,19 +178,18 @@ def evaluate(loaded: LoadedModel, interim: Path, processed: Path, cfg: EvaluateC
                 if cfg.samples > 1:
                     entry["pairwise_bleu"] = pairwise_bleu(sampled)
         else:
-            contexts = examples if cfg.max_contexts == 0 else examples[: cfg.max_contexts]
-            sampled = [tokenizer.decode(decode(loaded, sources[: len(contexts)], cfg, sample=True)) for _ in range(cfg.samples)]
+            sampled = [tokenizer.decode(decode(loaded, sources, cfg, sample=True)) for _ in range(cfg.samples)]
             per_context = [list(group) for group in zip(*sampled)]
-            entry.update(multi_sample_bleu(per_context, references[: len(contexts)]))
+            entry.update(multi_sample_bleu(per_context, references))
             flat = [s for group in per_context for s in group]
             entry.update(distinct_1=distinct_n(flat, 1), distinct_2=distinct_n(flat, 2), **dialog_distinct(per_context),
-                         contexts_sampled=len(contexts), samples_per_context=cfg.samples)
-            entry["greedy"] = greedy_protocol(loaded, tokenizer, sources[: len(contexts)], references[: len(contexts)], cfg)
+                         contexts_sampled=len(examples), samples_per_context=cfg.samples)
+            entry["greedy"] = greedy_protocol(loaded, tokenizer, sources, references, cfg)
         metrics[name] = entry
         for i, example in enumerate(examples[: cfg.report_examples]):
             row = {"test_set": name, "id": example["id"], "source": example.get("source") or example.get("context"), "reference": references[i], "hypothesis": hypotheses[i]}
             if loaded.kind == "dialogue":
-                row["samples"] = per_context[i] if i < len(per_context) else []
+                row["samples"] = per_context[i]
             samples.append(row)
     primary = metrics[next(iter(test_sets))]
     metrics.update({k: primary[k] for k in primary if k not in ("examples", "chrf_signature")})
