@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -80,8 +81,6 @@ def main() -> None:
     if args.in_place:
         repo, imported = PROJECT_ROOT, 0.0
     else:
-        import shutil
-
         shutil.rmtree(args.workdir, ignore_errors=True)
         repo = scratch_copy(args.workdir)
         # no remote: the raw data comes from its source, as on a first run (the stages are forced anyway)
