@@ -13,7 +13,7 @@ import torch
 
 from tiny import tiny_params
 from seqgen.config import from_mapping
-from seqgen.data.tokenization import Tokenizer
+from seqgen.data.tokenization import EOS_ID, Tokenizer
 from seqgen.decoding import generate
 from seqgen.errors import ConfigError
 from seqgen.models.store import load_model_dir
@@ -132,6 +132,51 @@ def test_gan_samples_per_source_and_novelty_reward(translation_ws):
     metrics = trainer.train_step(batch)
     assert metrics["pg"] == 1.0 and objective.baseline is None  # the siblings are the baseline, no moving average
     assert any(not torch.equal(v, before[k]) for k, v in objective.model.state_dict().items())
+
+
+def test_gan_risk_objective_scores_the_beams_k_best(translation_ws):
+    """generator_objective risk: the fakes are the beam's K best of the batch's first 1/K sources (best first, the
+    beam's own output among them), the loss is a * token loss + (1 - a) * the expected cost under p renormalised over
+    the K, and it moves the generator; a = 1 is the teacher-forced loss alone."""
+    from seqgen.decoding import beam_search
+
+    params = tiny_params("translation", steps=200)
+    train("translation", "mle", params, root=translation_ws)
+    gan = params["tasks"]["translation"]["train"]["gan"]
+    gan["gan"].update(generator_objective="risk", samples_per_source=3, bleu_reward_weight=1.0, d_pretrain_steps=0,
+                      pg_steps_per_mle_step=1000, risk_token_weight=0.3)
+    job, *_ = build_job("translation", "gan", params, root=translation_ws)
+    trainer = Trainer(job)
+    objective = job.objective
+    batch = next(trainer.stream)
+    objective.pre_step(batch, 0)
+    fakes = objective._fakes
+    keep = -(-batch.size // 3)
+    assert fakes.src.size(0) == 3 * keep and torch.equal(fakes.src[1::3], batch.src[:keep])
+    best, _ = beam_search(objective.model, batch.src[:keep], objective.model.cfg.max_len, beam=3)
+    assert [o or [EOS_ID] for o in best] == fakes.outputs[::3]  # the first of each group is the beam's output
+
+    loss, tokens, metrics = objective.loss(batch, 1)
+    mle_loss, mle_tokens, _ = super(type(objective), objective).loss(batch, 1)
+    assert tokens == mle_tokens and 0.0 <= metrics["risk"] <= 1.0 and metrics["pg"] == 1.0
+    with torch.no_grad():
+        log_probs = objective.model.sequence_log_probs(fakes.src, fakes.tgt_in, fakes.tgt_out).view(-1, 3)
+        expected_risk = float((log_probs.softmax(dim=1) * (1 - objective.reward(fakes).view(-1, 3))).sum(dim=1).mean())
+    assert math.isclose(metrics["risk"], expected_risk, rel_tol=1e-3)
+    assert math.isclose(float(loss) / tokens, 0.3 * float(mle_loss) / tokens + 0.7 * expected_risk, rel_tol=1e-3)
+    objective.cfg = dataclasses.replace(objective.cfg, risk_token_weight=1.0)
+    assert math.isclose(float(objective.loss(batch, 1)[0]), float(mle_loss), rel_tol=1e-5)
+    objective.cfg = dataclasses.replace(objective.cfg, risk_token_weight=0.3)
+
+    before = {k: v.clone() for k, v in objective.model.state_dict().items()}
+    trainer.step = 1
+    assert trainer.train_step(batch)["pg"] == 1.0
+    assert any(not torch.equal(v, before[k]) for k, v in objective.model.state_dict().items())
+    tiny = tiny_params("translation")["tasks"]["translation"]["train"]["gan"]["gan"]
+    for bad, message in [({"generator_objective": "mrt"}, "generator_objective"), ({"generator_objective": "risk", "samples_per_source": 1}, "samples_per_source"),
+                         ({"risk_token_weight": 1.5}, "risk_token_weight")]:
+        with pytest.raises(ConfigError, match=message):
+            from_mapping(GANConfig, dict(tiny, **bad), "tasks.translation.train.gan.gan")
 
 
 def test_leave_one_out_advantage_and_bigram_novelty():

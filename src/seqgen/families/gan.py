@@ -1,6 +1,10 @@
 """The gan family: the seq2seq generator, warm-started from the task's mle model, trained against a
-discriminator (models/gan.py) by REINFORCE on its samples, with teacher-forced MLE steps in between
-(SeqGAN/BR-CSGAN style; the reward can mix in sentence BLEU and a novelty term). Decodes like the mle family.
+discriminator (models/gan.py), with teacher-forced MLE steps in between. Two generator objectives share the
+reward ((1-w) * D(x, y) + w * sentence BLEU, plus a novelty term):
+  pg    REINFORCE on the generator's samples (SeqGAN/BR-CSGAN style);
+  risk  the expected reward over the beam's K best candidates, their probabilities renormalised over the K,
+        mixed with the token-level loss (sequence-level risk, Edunov et al. 2018; w = 1 is their BLEU risk).
+Decodes like the mle family.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqgen.data.tokenization import BOS_ID, EOS_ID, PAD_ID
-from seqgen.decoding import generate
+from seqgen.decoding import beam_search_n_best, generate
 from seqgen.families.base import Family
 from seqgen.families.mle import MLEObjective
 from seqgen.models.gan import Discriminator, DiscriminatorConfig
@@ -35,10 +39,18 @@ class GANConfig:
     sample_temperature: float  # temperature of the generator's samples
     samples_per_source: int  # K > 1: K samples of each of the batch's first 1/K sources, each judged against its K-1 siblings
     novelty_reward_weight: float  # reward += w * the share of a sample's bigrams that no other sample in the batch has
+    generator_objective: str  # pg: REINFORCE on samples | risk: expected reward over the beam's K best (K = samples_per_source)
+    risk_token_weight: float  # risk only: loss = a * token-level loss + (1 - a) * risk (Edunov et al. 2018's mix)
 
     def __post_init__(self) -> None:
         from seqgen.errors import ConfigError
 
+        if self.generator_objective not in ("pg", "risk"):
+            raise ConfigError(f"gan.generator_objective: must be pg or risk, got {self.generator_objective!r}")
+        if self.generator_objective == "risk" and self.samples_per_source < 2:
+            raise ConfigError(f"gan.samples_per_source: risk needs >= 2 beam candidates per source, got {self.samples_per_source}")
+        if not 0.0 <= self.risk_token_weight <= 1.0:
+            raise ConfigError(f"gan.risk_token_weight: must be in [0, 1], got {self.risk_token_weight}")
         if self.samples_per_source < 1:
             raise ConfigError(f"gan.samples_per_source: must be >= 1, got {self.samples_per_source}")
         if not 0.0 <= self.bleu_reward_weight <= 1.0:
@@ -109,12 +121,17 @@ class GANObjective(MLEObjective):
         self._fakes: Fakes | None = None
 
     def _sample(self, batch: Batch) -> Fakes:
-        """K samples of each of the batch's first ceil(B/K) sources: about the cost of one sample per source."""
+        """K outputs for each of the batch's first ceil(B/K) sources (about the cost of one per source): K samples
+        (pg), or the beam's K best (risk), rows in groups of K."""
         k = self.cfg.samples_per_source
         keep = -(-batch.size // k)
         src, reference = (rows[:keep].repeat_interleave(k, dim=0) for rows in (batch.src, batch.tgt_out))
-        outputs, _ = generate(self.model, src, self.model.cfg.max_len, sample=True, temperature=self.cfg.sample_temperature)
-        outputs = [o or [EOS_ID] for o in outputs]  # an empty sample still needs one token to score
+        if self.cfg.generator_objective == "risk":
+            n_best, _ = beam_search_n_best(self.model, batch.src[:keep], self.model.cfg.max_len, beam=k, n_best=k)
+            outputs = [candidate for candidates in n_best for candidate in candidates]
+        else:
+            outputs, _ = generate(self.model, src, self.model.cfg.max_len, sample=True, temperature=self.cfg.sample_temperature)
+        outputs = [o or [EOS_ID] for o in outputs]  # an empty output still needs one token to score
         tgt_in, tgt_out = pad_outputs(outputs, batch.src.device)
         return Fakes(src, reference, tgt_in, tgt_out, outputs)
 
@@ -149,6 +166,8 @@ class GANObjective(MLEObjective):
         reward = self.reward(fakes)
         mean_reward = allreduce_sum(float(reward.sum())) / allreduce_sum(float(reward.numel()))
         k = self.cfg.samples_per_source
+        if self.cfg.generator_objective == "risk":
+            return self.risk_loss(batch, step, fakes, reward, mean_reward)
         if k > 1:
             advantage = leave_one_out_advantage(reward, k)
         else:
@@ -163,6 +182,18 @@ class GANObjective(MLEObjective):
         # REINFORCE: raise log p(y|x) of samples the discriminator (and BLEU) liked more than average.
         loss = -(advantage.detach() * log_probs).sum()
         return loss, tokens, {"reward": mean_reward, "pg": 1.0}
+
+    def risk_loss(self, batch: Batch, step: int, fakes: Fakes, reward: Tensor, mean_reward: float) -> tuple[Tensor, int, dict[str, float]]:
+        """a * token loss + (1 - a) * sum over sources of E_q[1 - reward], q = p(y|x) renormalised over the K candidates.
+        The risk sum is scaled by the batch's target tokens per candidate source, so that after the trainer divides
+        by the token count the loss is a * (token loss per token) + (1 - a) * (risk per source)."""
+        a = self.cfg.risk_token_weight
+        smoothed, tokens, metrics = super().loss(batch, step)
+        log_probs = self.model.sequence_log_probs(fakes.src, fakes.tgt_in, fakes.tgt_out).view(-1, self.cfg.samples_per_source)
+        risk = (log_probs.softmax(dim=1) * (1 - reward.view_as(log_probs))).sum()
+        sources = log_probs.size(0)
+        loss = a * smoothed + (1 - a) * risk * (tokens / sources)
+        return loss, tokens, dict(metrics, reward=mean_reward, risk=float(risk.detach()) / sources, pg=1.0)
 
     @torch.no_grad()
     def reward(self, fakes: Fakes) -> Tensor:
