@@ -103,18 +103,24 @@ def test_gan_discriminator_learns_and_policy_gradient_moves_the_generator(transl
     assert any(not torch.equal(before[k], warm[k]) for k in warm)
 
 
+def gan_after_one_pre_step(workspace, **gan_settings):
+    """A tiny MLE trained in workspace, then a GAN trainer on it with gan_settings, after the discriminator's first
+    update (which draws the batch's fakes): (trainer, objective, that batch)."""
+    params = tiny_params("translation", steps=200)
+    train("translation", "mle", params, root=workspace)
+    params["tasks"]["translation"]["train"]["gan"]["gan"].update(gan_settings)
+    job, *_ = build_job("translation", "gan", params, root=workspace)
+    trainer = Trainer(job)
+    batch = next(trainer.stream)
+    job.objective.pre_step(batch, 0)
+    return trainer, job.objective, batch
+
+
 def test_gan_samples_per_source_and_novelty_reward(translation_ws):
     """K samples per source judged against their siblings (leave-one-out), and a reward that pays for bigrams
     no other sample in the batch has."""
-    params = tiny_params("translation", steps=200)
-    train("translation", "mle", params, root=translation_ws)
-    gan = params["tasks"]["translation"]["train"]["gan"]
-    gan["gan"].update(d_pretrain_steps=0, pg_steps_per_mle_step=1000, samples_per_source=4, novelty_reward_weight=0.5)
-    job, *_ = build_job("translation", "gan", params, root=translation_ws)
-    trainer = Trainer(job)
-    objective = job.objective
-    batch = next(trainer.stream)
-    objective.pre_step(batch, 0)
+    trainer, objective, batch = gan_after_one_pre_step(translation_ws, d_pretrain_steps=0, pg_steps_per_mle_step=1000,
+                                                       samples_per_source=4, novelty_reward_weight=0.5)
     fakes = objective._fakes
     keep = -(-batch.size // 4)
     assert fakes.src.size(0) == 4 * keep  # about one sample per source's cost
@@ -140,16 +146,8 @@ def test_gan_risk_objective_scores_the_beams_k_best(translation_ws):
     the K, and it moves the generator; a = 1 is the teacher-forced loss alone."""
     from seqgen.decoding import beam_search
 
-    params = tiny_params("translation", steps=200)
-    train("translation", "mle", params, root=translation_ws)
-    gan = params["tasks"]["translation"]["train"]["gan"]
-    gan["gan"].update(generator_objective="risk", samples_per_source=3, bleu_reward_weight=1.0, d_pretrain_steps=0,
-                      pg_steps_per_mle_step=1000, risk_token_weight=0.3)
-    job, *_ = build_job("translation", "gan", params, root=translation_ws)
-    trainer = Trainer(job)
-    objective = job.objective
-    batch = next(trainer.stream)
-    objective.pre_step(batch, 0)
+    trainer, objective, batch = gan_after_one_pre_step(translation_ws, generator_objective="risk", samples_per_source=3, bleu_reward_weight=1.0,
+                                                       d_pretrain_steps=0, pg_steps_per_mle_step=1000, risk_token_weight=0.3)
     fakes = objective._fakes
     keep = -(-batch.size // 3)
     assert fakes.src.size(0) == 3 * keep and torch.equal(fakes.src[1::3], batch.src[:keep])
