@@ -12,7 +12,8 @@ Targets (the issue): beam 5, one sentence a request, concurrency 32: at least 80
 0 errors over 2,000 requests.
 
     . scripts/env.sh && python bench/bench_batched_serve.py [--model models:/translation-mle@champion] [--requests 2000]
-        [--concurrency 32] [--limit 1000] [--max-batch-size 32] [--batch-wait-ms 5] [--replicas 1] [--compare-mlflow]
+        [--concurrency 32] [--limit 1000] [--max-batch-size 32] [--batch-wait-ms 5] [--refill-wait-ms 15] [--replicas 1]
+        [--compare-mlflow]
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads of each replica and of the offline decode (default: seqgen.serving's)")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-wait-ms", type=float, default=5.0)
+    parser.add_argument("--refill-wait-ms", type=float, default=None, help="seqgen.serving's --refill-wait-ms (default: its own)")
     parser.add_argument("--compare-mlflow", action="store_true", help="also load `mlflow models serve` of the same model")
     args = parser.parse_args()
 
@@ -160,6 +162,8 @@ def main() -> None:
     port, log = free_port(), Path(tempfile.mkdtemp(prefix="seqgen-bench-")) / "serving.log"
     command = [sys.executable, "-m", "seqgen.serving", "--model", args.model, "--port", str(port), "--replicas", str(args.replicas),
                "--threads", str(threads), "--max-batch-size", str(args.max_batch_size), "--batch-wait-ms", str(args.batch_wait_ms)]
+    if args.refill_wait_ms is not None:
+        command += ["--refill-wait-ms", str(args.refill_wait_ms)]
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     results = {}

@@ -5,9 +5,11 @@ a decoder call (about 13 requests/s at concurrency 8 here), while the same model
 offline, in batches. Ray Serve is the tool the issue names and the one Made-With-ML serves with; `@serve.batch`
 gathers the requests that arrive within a few milliseconds into one call, and the same application runs several
 replicas (`--replicas`) or on a Ray cluster (`RAY_ADDRESS=...`: the model folder must then be readable on every
-node) with no change to the code. Measured with bench/bench_batched_serve.py (2 cores, beam 5, one sentence a request,
-32 clients; docs/EXPERIMENTS.md): 77 requests/s for the translation champion on CTranslate2 int8, p99 0.63 s, where
-`mlflow models serve` of the same model with our decoder answers about 13.
+node) with no change to the code. One replica on a Ray of our own runs in Serve's throughput-optimized mode, where
+the replica answers HTTP itself (direct ingress, no proxy hop: see use_direct_ingress). Measured with
+bench/bench_batched_serve.py (2 cores, beam 5, one sentence a request, 32 clients; docs/EXPERIMENTS.md): about 100
+requests/s for the translation champion on CTranslate2 int8, p99 0.45 s, where `mlflow models serve` of the same
+model with our decoder answers about 13.
 
 The REST contract is `mlflow models serve`'s for our pyfunc, so its clients work unchanged:
 - POST /invocations {"inputs": [...], "params": {...}} (or "instances", "dataframe_split", "dataframe_records")
@@ -20,7 +22,7 @@ The REST contract is `mlflow models serve`'s for our pyfunc, so its clients work
 How requests are batched: every request is validated on arrival and then queued as (clean texts, Request).
 `@serve.batch` collects what arrives within --batch-wait-ms of a first request (up to --max-batch-size requests);
 the replica's one decoder takes the collected batches that wait (all those that came while it was busy, up to
---max-batch-size requests) and groups their requests: requests whose decoding is deterministic (beam or greedy, no
+--max-batch-size requests; after a decode it first waits up to --refill-wait-ms for that many) and groups their requests: requests whose decoding is deterministic (beam or greedy, no
 latent draw) and whose params are equal form one group, decoded by one Generator call on their texts put together
 (in chunks of at most MAX_BATCH outputs) and split back; a request that samples (strategy "sample" or latent
 "sample") is decoded alone, seeded by its own seed, so it gets exactly the outputs it gets in process. The decoder
@@ -39,6 +41,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -63,6 +66,10 @@ log = logging.getLogger(__name__)
 INPUT_FIELDS = ("dataframe_split", "dataframe_records", "instances", "inputs")  # MLflow's scoring protocol
 DEFAULT_MAX_BATCH_SIZE = 32  # requests per batch: the bench's concurrency, so one batch can hold every client
 DEFAULT_BATCH_WAIT_MS = 5.0  # how long the first request of a batch waits for others (its latency cost when alone)
+# After a decode, how long the next one waits for the clients it just answered to send again, unless max_batch_size
+# requests already wait. Without it, 32 closed-loop clients split into two groups of about 16 that take turns, and a
+# decode of 16 sentences costs more per sentence than one of 32 (bench/bench_batched_serve.py, docs/EXPERIMENTS.md).
+DEFAULT_REFILL_WAIT_MS = 15.0
 WAITING_BATCHES = 8  # batches a replica holds while it decodes (max_ongoing_requests: this x max_batch_size)
 _DOWNLOADS: list[Path] = []  # temporary copies of registered models, removed by stop()
 
@@ -194,7 +201,7 @@ class BatchedModel:
     """One replica: a seqgen.inference.Generator answering the MLflow scoring protocol, batching concurrent requests."""
 
     def __init__(self, model_dir: str, threads: int, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
-                 batch_wait_ms: float = DEFAULT_BATCH_WAIT_MS) -> None:
+                 batch_wait_ms: float = DEFAULT_BATCH_WAIT_MS, refill_wait_ms: float = DEFAULT_REFILL_WAIT_MS) -> None:
         import torch
 
         import seqgen.registry.pyfunc_model  # noqa: F401 (parse_request's rules: imported now, not by the first request)
@@ -206,11 +213,12 @@ class BatchedModel:
         self.collect.set_max_batch_size(max_batch_size)
         self.collect.set_batch_wait_timeout_s(batch_wait_ms / 1000)
         self.max_batch_size = max_batch_size
+        self.refill_wait_s = refill_wait_ms / 1000
         self.waiting: list[tuple[list, asyncio.Future]] = []  # batches Serve collected, not yet decoded
         self.decoder: asyncio.Task | None = None
         self.stats = {"requests": 0, "batches": 0, "largest_batch": 0, "decode_calls": 0, "decode_seconds": 0.0}
         self.settings = {"model_dir": str(model_dir), "threads": self.executor.submit(torch.get_num_threads).result(),
-                         "max_batch_size": max_batch_size, "batch_wait_ms": batch_wait_ms}
+                         "max_batch_size": max_batch_size, "batch_wait_ms": batch_wait_ms, "refill_wait_ms": refill_wait_ms}
 
     async def __call__(self, request: HttpRequest):
         path = request.url.path.rstrip("/") or "/"
@@ -255,9 +263,15 @@ class BatchedModel:
 
     async def decode_waiting(self) -> None:
         """The replica's one decoder: while batches wait, take the oldest ones, up to max_batch_size requests (one batch
-        at least), and decode them together on the decode thread, off the event loop."""
+        at least), and decode them together on the decode thread, off the event loop. After each decode, wait up to
+        refill_wait_s for max_batch_size requests (the clients just answered send their next ones within a few ms)."""
         loop = asyncio.get_running_loop()
+        decoded = False
         while self.waiting:
+            deadline = loop.time() + (self.refill_wait_s if decoded else 0.0)
+            while loop.time() < deadline and sum(len(items) for items, _ in self.waiting) < self.max_batch_size:
+                await asyncio.sleep(0.001)
+            decoded = True
             taken = [self.waiting.pop(0)]
             while self.waiting and sum(len(items) for items, _ in taken) + len(self.waiting[0][0]) <= self.max_batch_size:
                 taken.append(self.waiting.pop(0))
@@ -317,14 +331,55 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def default_threads(replicas: int) -> int:
-    """Torch threads per replica: the machine's cores but one (Serve's HTTP proxy parses and routes every request, and
-    the clients may share the machine) shared among the replicas, at least one each. On 2 cores, one replica under
+    """Torch threads per replica: the machine's cores but one (HTTP parsing and routing, in the replica or Serve's proxy,
+    and the clients may share the machine) shared among the replicas, at least one each. On 2 cores, one replica under
     32 clients answered 36 requests/s with 1 thread and 28-32 with 2 (bench/bench_batched_serve.py)."""
     return max(1, ((os.cpu_count() or 1) - 1) // replicas)
 
 
+def free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def use_direct_ingress(enabled: bool, host: str, port: int) -> int:
+    """Set the environment the Ray processes started next read, and return the port for Serve's HTTP proxy.
+
+    Enabled (one replica on a Ray of our own): Ray Serve's throughput-optimized mode (RAY_SERVE_THROUGHPUT_OPTIMIZED,
+    whose direct ingress lets the replica answer HTTP itself, on `port`), with the proxy, which then routes nothing we
+    use, moved to a free port. The proxy hop costs a request about 4 ms of CPU, which on 2 cores is taken from the
+    decoder: 93 against 75 requests/s at concurrency 32 here (docs/EXPERIMENTS.md). Disabled (several replicas, or a
+    cluster): the proxy on `port` balances the replicas, as Serve does by default."""
+    keys = ("RAY_SERVE_THROUGHPUT_OPTIMIZED", "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT",
+            "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S")
+    if not enabled:
+        for key in keys:
+            os.environ.pop(key, None)
+        return port
+    # The replica's port range is [min, max); the drain period bounds how long a stop waits (Serve's default is 30 s).
+    os.environ.update(dict(zip(keys, ("1", str(port), str(port + 1), "1"))))
+    return free_port(host)
+
+
+def wait_answering(url: str, timeout: float = 60.0) -> None:
+    """Until GET url/ping answers: a direct-ingress replica opens its port just after Serve calls it ready."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/ping", timeout=5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SeqgenError(f"the model server did not answer {url}/ping within {timeout:g} s") from None
+            time.sleep(0.1)
+
+
 def start(model: str, host: str = "127.0.0.1", port: int = 8000, replicas: int = 1, threads: int = 0,
-          max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, batch_wait_ms: float = DEFAULT_BATCH_WAIT_MS, blocking: bool = True) -> str:
+          max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, batch_wait_ms: float = DEFAULT_BATCH_WAIT_MS,
+          refill_wait_ms: float = DEFAULT_REFILL_WAIT_MS, blocking: bool = True) -> str:
     """Start Ray (a local one, or the cluster RAY_ADDRESS names) and serve `model` at http://host:port/ until SIGINT or
     SIGTERM (blocking), or return that URL at once (blocking=False; stop with `stop()`)."""
     import ray
@@ -332,6 +387,7 @@ def start(model: str, host: str = "127.0.0.1", port: int = 8000, replicas: int =
     check_port_free(host, port)
     model_dir = resolve_model_dir(model)
     threads = threads or default_threads(replicas)
+    proxy_port = use_direct_ingress(replicas == 1 and not os.environ.get("RAY_ADDRESS"), host, port)
     for name in ("ray", "ray.serve"):
         logging.getLogger(name).setLevel(logging.WARNING)
     quiet = {"log_level": "WARNING", "enable_access_log": False}  # an access-log line per request costs CPU
@@ -347,22 +403,23 @@ def start(model: str, host: str = "127.0.0.1", port: int = 8000, replicas: int =
         num_replicas=replicas,
         ray_actor_options={"num_cpus": threads},
         max_ongoing_requests=WAITING_BATCHES * max_batch_size,  # Serve's default, 5, would cap a batch at 5 requests
-    ).bind(str(model_dir), threads, max_batch_size, batch_wait_ms)
+    ).bind(str(model_dir), threads, max_batch_size, batch_wait_ms, refill_wait_ms)
+    url = f"http://{host}:{port}"
     try:
-        serve.start(http_options={"host": host, "port": port}, logging_config=quiet)
+        serve.start(http_options={"host": host, "port": proxy_port}, logging_config=quiet)
         serve.run(app, route_prefix="/", logging_config=quiet)
+        wait_answering(url)
     except Exception as err:  # e.g. the replica could not load the model
         reason = replica_error() or str(err).strip()
         stop()
         raise SeqgenError(f"the model server did not start: {reason}") from err
-    url = f"http://{host}:{port}"
     if not blocking:
         return url
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which installs a SIGTERM handler of its own
         signal.signal(signum, lambda *_: stopped.set())
     print(f"seqgen serving {model} ({replicas} replica(s), {threads} thread(s) each, batches of up to {max_batch_size} "
-          f"requests, {batch_wait_ms:g} ms wait) at {url}/invocations; Ctrl-C stops", flush=True)
+          f"requests, {batch_wait_ms:g} ms wait, {refill_wait_ms:g} ms refill) at {url}/invocations; Ctrl-C stops", flush=True)
     stopped.wait()
     stop()
     return url
@@ -417,16 +474,21 @@ def build_parser(prog: str = "python -m seqgen.serving") -> argparse.ArgumentPar
                         help="most requests decoded together by a replica (default: %(default)s)")
     parser.add_argument("--batch-wait-ms", type=float, default=DEFAULT_BATCH_WAIT_MS,
                         help="how long a batch waits for more requests after its first (default: %(default)s)")
+    parser.add_argument("--refill-wait-ms", type=float, default=DEFAULT_REFILL_WAIT_MS,
+                        help="after a decode, how long the next waits for --max-batch-size requests: the clients just "
+                        "answered send again within a few ms, and one large batch decodes faster than two small ones (default: %(default)s)")
     return parser
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m seqgen.serving") -> int:
     args = build_parser(prog).parse_args(argv)
-    if args.replicas < 1 or args.threads < 0 or args.max_batch_size < 1 or args.batch_wait_ms < 0:
-        print("--replicas and --max-batch-size must be at least 1, --threads and --batch-wait-ms at least 0", file=sys.stderr)
+    if args.replicas < 1 or args.threads < 0 or args.max_batch_size < 1 or args.batch_wait_ms < 0 or args.refill_wait_ms < 0:
+        print("--replicas and --max-batch-size must be at least 1, --threads, --batch-wait-ms and --refill-wait-ms at least 0",
+              file=sys.stderr)
         return 2
     try:
-        start(args.model, args.host, args.port, args.replicas, args.threads, args.max_batch_size, args.batch_wait_ms)
+        start(args.model, args.host, args.port, args.replicas, args.threads, args.max_batch_size, args.batch_wait_ms,
+              args.refill_wait_ms)
     except SeqgenError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
