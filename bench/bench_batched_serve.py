@@ -1,7 +1,8 @@
 """Benchmark: batched REST serving on Ray Serve (`python -m seqgen.serving`) against the same model decoding offline.
 
 (a) Offline: the model's Generator on the first --limit test_2016_flickr sentences in one call (its default request:
-    beam search as the evaluate stage decodes), sentences/s: the rate batching can at best reach.
+    beam search as the evaluate stage decodes), sentences/s, the best of --offline-repeats calls: the rate batching
+    can at best reach.
 (b) Served: `python -m seqgen.serving` on a free loopback port, and --requests requests of one sentence each from
     --concurrency client threads (a closed loop: each sends its next request when its last is answered, over a
     keep-alive connection, so the clients cost little of the CPU they share with the server). Prints errors,
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--model", default="models:/translation-mle@champion", help="MLflow model URI or model folder (default: %(default)s)")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--offline-repeats", type=int, default=3, help="offline calls, the fastest is the reference (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=1000, help="test sentences used, offline and as requests (default: %(default)s)")
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch threads of each replica and of the offline decode (default: seqgen.serving's)")
@@ -150,8 +152,12 @@ def main() -> None:
         return time.perf_counter() - started
 
     timed(sentences[:8])  # warm up
-    offline_rate = len(sentences) / timed(sentences)
-    print(f"offline: {len(sentences)} sentences in one call: {offline_rate:.1f} sentences/s")
+    # The best of several calls: on these shared machines one call of about 8 s varied from 100 to 140 sentences/s
+    # between runs, and the ratio must not be flattered by a slow reference.
+    rates = [len(sentences) / timed(sentences) for _ in range(args.offline_repeats)]
+    offline_rate = max(rates)
+    print(f"offline: {len(sentences)} sentences in one call: {offline_rate:.1f} sentences/s, the best of "
+          f"{', '.join(f'{rate:.1f}' for rate in rates)}")
     alone = [timed([sentence]) for sentence in sentences[:ALONE]]
     print(f"offline, one sentence a call: mean {statistics.mean(alone) * 1000:.0f} ms over the first {len(alone)}")
     decoder.shutdown()
