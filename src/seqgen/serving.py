@@ -215,6 +215,7 @@ class BatchedModel:
         self.max_batch_size = max_batch_size
         self.refill_wait_s = refill_wait_ms / 1000
         self.waiting: list[tuple[list, asyncio.Future]] = []  # batches Serve collected, not yet decoded
+        self.arrived: asyncio.Event | None = None  # set when a batch joins self.waiting (made on the replica's loop)
         self.decoder: asyncio.Task | None = None
         self.stats = {"requests": 0, "batches": 0, "largest_batch": 0, "decode_calls": 0, "decode_seconds": 0.0}
         self.settings = {"model_dir": str(model_dir), "threads": self.executor.submit(torch.get_num_threads).result(),
@@ -257,6 +258,8 @@ class BatchedModel:
         """For each (texts, request) item, its outputs, or the exception that failed its group (never the batch)."""
         done = asyncio.get_running_loop().create_future()
         self.waiting.append((items, done))
+        if self.arrived is not None:
+            self.arrived.set()
         if self.decoder is None or self.decoder.done():
             self.decoder = asyncio.create_task(self.decode_waiting())
         return await done
@@ -267,10 +270,15 @@ class BatchedModel:
         refill_wait_s for max_batch_size requests (the clients just answered send their next ones within a few ms)."""
         loop = asyncio.get_running_loop()
         decoded = False
+        self.arrived = self.arrived or asyncio.Event()
         while self.waiting:
             deadline = loop.time() + (self.refill_wait_s if decoded else 0.0)
-            while loop.time() < deadline and sum(len(items) for items, _ in self.waiting) < self.max_batch_size:
-                await asyncio.sleep(0.001)
+            while (left := deadline - loop.time()) > 0 and sum(len(items) for items, _ in self.waiting) < self.max_batch_size:
+                self.arrived.clear()
+                try:
+                    await asyncio.wait_for(self.arrived.wait(), left)
+                except asyncio.TimeoutError:
+                    break
             decoded = True
             taken = [self.waiting.pop(0)]
             while self.waiting and sum(len(items) for items, _ in taken) + len(self.waiting[0][0]) <= self.max_batch_size:
