@@ -49,11 +49,12 @@ def force_fp32(params_path: Path) -> None:
 
 
 def timed_repro(repo: Path, env: dict[str, str], log: Path) -> tuple[list[tuple[str, float]], float]:
-    """[(stage, seconds)] in the order DVC ran them, and the total; DVC's output goes to the terminal and to log.
+    """[(stage, seconds)] in the order DVC ran them, and the total; the stage lines go to the terminal, all of DVC's
+    output to log, line by line (`tail -f` it to follow a stage's progress bar).
     A stage's time runs from its "Running stage" line to the next one (so it includes DVC saving its outputs)."""
     stages: list[tuple[str, float]] = []
     started = time.perf_counter()
-    with log.open("w") as sink, subprocess.Popen(["dvc", "repro", "--force"], cwd=repo, env=env, stdout=subprocess.PIPE,
+    with log.open("w", buffering=1) as sink, subprocess.Popen(["dvc", "repro", "--force"], cwd=repo, env=env, stdout=subprocess.PIPE,
                                                  stderr=subprocess.STDOUT, text=True) as proc:
         for line in proc.stdout:
             sink.write(line)
