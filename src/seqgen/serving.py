@@ -22,9 +22,10 @@ The REST contract is `mlflow models serve`'s for our pyfunc, so its clients work
 How requests are batched: every request is validated on arrival and then queued as (clean texts, Request).
 `@serve.batch` collects what arrives within --batch-wait-ms of a first request (up to --max-batch-size requests);
 the replica's one decoder takes the collected batches that wait (all those that came while it was busy, up to
---max-batch-size requests; after a decode it first waits up to --refill-wait-ms for that many) and groups their requests: requests whose decoding is deterministic (beam or greedy, no
-latent draw) and whose params are equal form one group, decoded by one Generator call on their texts put together
-(in chunks of at most MAX_BATCH outputs) and split back; a request that samples (strategy "sample" or latent
+--max-batch-size requests; after a decode it first waits up to --refill-wait-ms for that many) and groups their
+requests: requests whose decoding is deterministic (beam or greedy, no latent draw) and whose params are equal form
+one group, decoded by one Generator call on their texts put together (in chunks of at most MAX_BATCH outputs) and
+split back; a request that samples (strategy "sample" or latent
 "sample") is decoded alone, seeded by its own seed, so it gets exactly the outputs it gets in process. The decoder
 runs on a worker thread, so the replica keeps accepting requests while it decodes.
 
