@@ -1,20 +1,23 @@
 """Benchmark: batched REST serving on Ray Serve (`python -m seqgen.serving`) against the same model decoding offline.
 
+Both in --rounds rounds, each (a) then (b), with the server started once and idle during (a):
 (a) Offline: the model's Generator on the first --limit test_2016_flickr sentences in one call (its default request:
-    beam search as the evaluate stage decodes), sentences/s, the best of --offline-repeats calls: the rate batching
-    can at best reach.
+    beam search as the evaluate stage decodes), sentences/s: the rate batching can at best reach.
 (b) Served: `python -m seqgen.serving` on a free loopback port, and --requests requests of one sentence each from
     --concurrency client threads (a closed loop: each sends its next request when its last is answered, over a
     keep-alive connection, so the clients cost little of the CPU they share with the server). Prints errors,
-    requests/s, the ratio to (a), latency percentiles and what the server batched.
+    requests/s, the ratio to the same round's (a), latency percentiles and what the server batched.
+Pairing each load with the offline call just before it is what makes the ratio mean something on these shared
+machines, whose speed drifts by 10-20% within minutes; the served rate of all rounds against the best offline call of
+the run, the stricter reading, is printed too.
 (c) With --compare-mlflow, the same load against `mlflow models serve` of the same model (seqgen.loadtest.ModelServer).
 
 Targets (the issue): beam 5, one sentence a request, concurrency 32: at least 80% of the offline rate, p99 <= 1 s,
-0 errors over 2,000 requests.
+0 errors over 2,000 requests (the default: 3 rounds of 1,000).
 
-    . scripts/env.sh && python bench/bench_batched_serve.py [--model models:/translation-mle@champion] [--requests 2000]
-        [--concurrency 32] [--limit 1000] [--max-batch-size 32] [--batch-wait-ms 5] [--refill-wait-ms 15] [--replicas 1]
-        [--compare-mlflow]
+    . scripts/env.sh && python bench/bench_batched_serve.py [--model models:/translation-mle@champion] [--rounds 3]
+        [--requests 1000] [--concurrency 32] [--limit 1000] [--max-batch-size 32] [--batch-wait-ms 5]
+        [--refill-wait-ms 15] [--replicas 1] [--compare-mlflow]
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ def summary(label: str, latencies: list[float], errors: list[str], wall: float, 
     q = statistics.quantiles(ordered, n=100)
     rate = len(ordered) / wall
     print(f"{label}: {len(ordered)} requests in {wall:.1f} s: {len(errors)} errors, {rate:.1f} requests/s "
-          f"({rate / offline_rate:.0%} of the offline rate), latency p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, "
+          f"({rate / offline_rate:.0%} of the best offline call), latency p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, "
           f"max {ordered[-1] * 1000:.0f} ms")
     if errors:
         print(f"  first error: {errors[0][:500]}")
@@ -107,9 +110,9 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="models:/translation-mle@champion", help="MLflow model URI or model folder (default: %(default)s)")
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of one offline call then one served load (default: %(default)s)")
+    parser.add_argument("--requests", type=int, default=1000, help="requests of each round's served load (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--offline-repeats", type=int, default=3, help="offline calls, the fastest is the reference (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=1000, help="test sentences used, offline and as requests (default: %(default)s)")
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch threads of each replica and of the offline decode (default: seqgen.serving's)")
@@ -132,7 +135,7 @@ def main() -> None:
     sentences = [e["source"] for e in read_jsonl(PROJECT_ROOT / "data/interim/translation/test.jsonl")][: args.limit]
     threads = args.threads or default_threads(args.replicas)
 
-    # (a) offline: one call on every sentence, as a batch job would decode them. On a thread of its own with the
+    # Offline: one call on every sentence, as a batch job would decode them. On a thread of its own with the
     # replica's torch threads, as a replica decodes: on a busy 2-core machine here, 2 torch threads on the main thread
     # decoded 2.6x slower than on a worker thread (or than 1 thread), which would flatter the server.
     import torch
@@ -152,19 +155,12 @@ def main() -> None:
         return time.perf_counter() - started
 
     timed(sentences[:8])  # warm up
-    # The best of several calls: on these shared machines one call of about 8 s varied from 100 to 140 sentences/s
-    # between runs, and the ratio must not be flattered by a slow reference.
-    rates = [len(sentences) / timed(sentences) for _ in range(args.offline_repeats)]
-    offline_rate = max(rates)
-    print(f"offline: {len(sentences)} sentences in one call: {offline_rate:.1f} sentences/s, the best of "
-          f"{', '.join(f'{rate:.1f}' for rate in rates)}")
     alone = [timed([sentence]) for sentence in sentences[:ALONE]]
     print(f"offline, one sentence a call: mean {statistics.mean(alone) * 1000:.0f} ms over the first {len(alone)}")
-    decoder.shutdown()
-    del generator
-    stop()  # removes the copy resolve_model_dir downloaded (no Ray was started here)
 
-    # (b) served by Ray Serve
+    # Served by Ray Serve, in rounds that alternate with offline calls: the speed of these shared machines drifts by
+    # 10-20% within minutes (one offline call of about 7 s ran at 125-156 sentences/s in one run), so each served load
+    # is set against the offline call just before it, and the server idles (a few % of one core) during that call.
     port, log = free_port(), Path(tempfile.mkdtemp(prefix="seqgen-bench-")) / "serving.log"
     command = [sys.executable, "-m", "seqgen.serving", "--model", args.model, "--port", str(port), "--replicas", str(args.replicas),
                "--threads", str(threads), "--max-batch-size", str(args.max_batch_size), "--batch-wait-ms", str(args.batch_wait_ms)]
@@ -180,15 +176,33 @@ def main() -> None:
         latencies, errors, wall = closed_loop(port, sentences, ALONE, 1)  # the same sentences one at a time: what Ray adds
         print(f"ray serve, one request at a time: mean latency {statistics.mean(latencies) * 1000:.0f} ms over {len(latencies)} requests "
               f"({(statistics.mean(latencies) - statistics.mean(alone)) * 1000:+.0f} ms on the offline call)")
-        before = json.loads(urllib.request.urlopen(f"{url}/stats").read())
-        latencies, errors, wall = closed_loop(port, sentences, args.requests, args.concurrency)
-        after = json.loads(urllib.request.urlopen(f"{url}/stats").read())
-        results["ray"] = summary(f"ray serve, concurrency {args.concurrency}", latencies, errors, wall, offline_rate)
-        batches = after["batches"] - before["batches"]
-        decode = after["decode_seconds"] - before["decode_seconds"]
-        if batches:  # with several replicas, /stats is one replica's
-            print(f"  batches: {batches} (mean {(after['requests'] - before['requests']) / batches:.1f} requests, largest {after['largest_batch']}), "
-                  f"{after['decode_calls'] - before['decode_calls']} decoder calls, decoding {decode:.1f} s of {wall:.1f} s")
+        rounds, all_latencies, all_errors, served_wall = [], [], [], 0.0
+        for number in range(1, args.rounds + 1):
+            offline = len(sentences) / timed(sentences)
+            before = json.loads(urllib.request.urlopen(f"{url}/stats").read())
+            latencies, errors, wall = closed_loop(port, sentences, args.requests, args.concurrency)
+            after = json.loads(urllib.request.urlopen(f"{url}/stats").read())
+            served = len(latencies) / wall
+            rounds.append((offline, served))
+            all_latencies += latencies
+            all_errors += errors
+            served_wall += wall
+            line = (f"round {number}: offline {offline:.1f} sentences/s ({len(sentences)} in one call); served {served:.1f} requests/s "
+                    f"({len(latencies)} at concurrency {args.concurrency}) = {served / offline:.0%} of offline")
+            decode, requests, batches = (after[key] - before[key] for key in ("decode_seconds", "requests", "batches"))
+            if batches and decode:  # with several replicas, /stats is one replica's
+                # The two parts of the gap to offline: the decoder's idle share, and how fast it decodes served batches.
+                line += (f"; {batches} batches of {requests / batches:.1f} on average; decoder busy {decode / wall:.0%}, at "
+                         f"{requests / decode:.1f} sentences/s while busy ({requests / decode / offline:.0%} of offline)")
+            print(line)
+        ratios = sorted(served / offline for offline, served in rounds)
+        best_offline = max(offline for offline, _ in rounds)
+        results["ray"] = summary(f"ray serve, concurrency {args.concurrency}, all rounds", all_latencies, all_errors, served_wall,
+                                 best_offline)
+        results["ray"]["ratio"] = statistics.median(ratios)
+        print(f"  served/offline in the same round: median {statistics.median(ratios):.0%} (rounds: "
+              f"{', '.join(f'{r:.0%}' for r in ratios)}); the served rate of all rounds against the best offline call: "
+              f"{results['ray']['rate'] / best_offline:.0%}")
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -198,19 +212,23 @@ def main() -> None:
                 os.killpg(process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        decoder.shutdown()
+        del generator
+        stop()  # removes the copy resolve_model_dir downloaded (no Ray was started here)
 
-    # (c) the same load on `mlflow models serve`
+    # The same load on `mlflow models serve`
     if args.compare_mlflow:
         if Path(args.model).is_dir() and not (Path(args.model) / "MLmodel").is_file():
             print("mlflow models serve: skipped (a training folder is not an MLflow model; give a models:/ URI or models/mlflow/NAME)")
         else:
             with ModelServer(args.model, PROJECT_ROOT, env, log.parent / "mlflow.log", timeout=300) as server:
                 latencies, errors, wall = closed_loop(server.port, sentences, args.requests, args.concurrency)
-            results["mlflow"] = summary(f"mlflow models serve, concurrency {args.concurrency}", latencies, errors, wall, offline_rate)
+            results["mlflow"] = summary(f"mlflow models serve, concurrency {args.concurrency}", latencies, errors, wall, best_offline)
 
     ray = results["ray"]
-    print(f"targets: >= 80% of offline {'met' if ray['rate'] >= 0.8 * offline_rate else 'MISSED'}; "
-          f"p99 <= 1 s {'met' if ray['p99'] <= 1.0 else 'MISSED'}; 0 errors {'met' if ray['errors'] == 0 else 'MISSED'}")
+    print(f"targets: >= 80% of offline (median paired round) {'met' if ray['ratio'] >= 0.8 else 'MISSED'}; "
+          f"p99 <= 1 s {'met' if ray['p99'] <= 1.0 else 'MISSED'}; 0 errors {'met' if ray['errors'] == 0 else 'MISSED'} "
+          f"(over {len(all_latencies)} requests)")
 
 
 if __name__ == "__main__":
