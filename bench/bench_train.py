@@ -2,7 +2,7 @@
 matmul ceiling measured in the same run, and the fraction of it the trainer reaches.
 
 Needs the tokenized data: `dvc repro tokenize@translation` first. Run:
-    . scripts/env.sh && python bench/bench_train.py [--steps 60] [--family mle]
+    . scripts/env.sh && python bench/bench_train.py [--steps 60] [--precision fp32] [--profile 6]
 (scripts/env.sh sets the glibc malloc settings; the benchmark prints whether they are active.)
 """
 
@@ -57,6 +57,9 @@ def main() -> None:
     parser.add_argument("--batch-tokens", type=int, help="override train.<task>.mle.trainer.batch_tokens")
     parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="override train.run.precision (fp32 on a bf16 "
                         "machine, with bench/bench_pipeline.py's --emulate-avx2 variables, approximates the AVX2 kind)")
+    parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                        help="after the timed windows, run STEPS more steps under torch.profiler and print the operators "
+                        "that took the most time, by input shape (where the step goes outside the matmuls)")
     args = parser.parse_args()
     os.chdir(PROJECT_ROOT)
     header(" ".join(["python bench/bench_train.py", *sys.argv[1:]]))
@@ -124,6 +127,23 @@ def main() -> None:
           f"{precision} ceiling; median window {statistics.median(fractions):.0%})")
     print(f"CPU time of the training steps: user {user:.1f} s, sys {system:.1f} s over {elapsed:.1f} s wall")
     print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    if args.profile:
+        profile_steps(trainer, args.profile)
+
+
+def profile_steps(trainer, steps: int) -> None:
+    """Print where `steps` training steps spend their time: per operator, then per operator and input shape."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        started = time.perf_counter()
+        for _ in range(steps):
+            trainer.train_step(next(trainer.stream))
+        seconds = time.perf_counter() - started
+    print(f"profile: {steps} steps, {seconds / steps:.2f} s a step under the profiler")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
+    print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=20, max_name_column_width=30,
+                                                             max_shapes_column_width=60))
 
 
 if __name__ == "__main__":
