@@ -40,6 +40,5 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
 fi
 source "$here/env.sh"
 cd "$SEQGEN_ROOT"
-# One worker per core (pytest-xdist), each taking whole files (some files' tests build on each other), in the order
-# tests/conftest.py gives: the longest files first, so that none is left running alone at the end.
-exec python -m pytest -n auto --dist loadfile --no-loadscope-reorder "$@"
+# One worker per core (pytest-xdist), each taking whole files: some files' tests build on each other. `-n 0`: serially.
+exec python -m pytest -n auto --dist loadfile "$@"

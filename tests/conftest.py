@@ -11,19 +11,6 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 from helpers import CORPORA, make_dailydialog_slice, make_multi30k_slice  # noqa: E402
 
 
-# The files that take longest (about 5 and 4 minutes of a 20-minute serial run on 2 cores): collected first, so that
-# `make test`'s workers (scripts/test.sh: pytest-xdist, whole files in collection order) each start with one of them.
-SLOWEST_FIRST = ("tests/orchestration/test_retrain.py", "tests/reproducibility/test_remote_and_reproduce.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    def rank(item) -> int:
-        path = item.nodeid.split("::")[0]
-        return SLOWEST_FIRST.index(path) if path in SLOWEST_FIRST else len(SLOWEST_FIRST)
-
-    items.sort(key=rank)  # stable: each file keeps its own order (some files' tests build on each other)
-
-
 def pytest_sessionstart(session):
     if not CORPORA.is_dir():
         raise pytest.UsageError(f"the real corpora are expected at {CORPORA} (a copy of shared/ beside the project)")
