@@ -15,6 +15,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from helpers import CORPORA, make_dailydialog_slice, make_multi30k_slice  # noqa: E402
 
 
+def pytest_collection_modifyitems(items):
+    """Files of real pipeline commands (marked `integration`, the long ones) first, each file's tests in their order:
+    xdist hands whole files to its workers in this order, and a long file handed out last would end the run alone."""
+    long_files = {item.path for item in items if item.get_closest_marker("integration")}
+    items.sort(key=lambda item: item.path not in long_files)
+
+
 def pytest_sessionstart(session):
     if not CORPORA.is_dir():
         raise pytest.UsageError(f"the real corpora are expected at {CORPORA} (a copy of shared/ beside the project)")
