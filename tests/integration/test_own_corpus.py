@@ -10,11 +10,13 @@ import copy
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from helpers import copy_workspace, read_gz_lines, sh
 from seqgen.text import normalize
 
+pytestmark = pytest.mark.integration
 TASK = "de_en"
 
 
