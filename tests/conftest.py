@@ -9,7 +9,8 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 # Two workers (pytest-xdist) each start training and decoding processes of `train.run.threads` threads on as many
 # cores: OpenMP threads that spin while they wait then starve each other (a kill-and-resume test file took 160 s
-# beside the training tests, 98 s with waiting threads asleep: docs/EXPERIMENTS.md). The policy changes no result, only the waiting.
+# beside the training tests, 98 s with waiting threads asleep: docs/EXPERIMENTS.md). The policy changes no result,
+# only the waiting.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from helpers import CORPORA, make_dailydialog_slice, make_multi30k_slice  # noqa: E402
